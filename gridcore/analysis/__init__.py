@@ -1,0 +1,1 @@
+"""Causal market analysis on numpy arrays: volume profile, clustering, box, MA25, squeeze, VSA."""
