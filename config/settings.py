@@ -1,5 +1,6 @@
 """Settings, all from the environment (or a `.env` file beside manage.py, written by `make setup`).
 
+AUTOGRID_ENV_FILE   the .env file to read (default <repo>/.env)
 DJANGO_DEBUG        off unless set to 1/true
 DJANGO_SECRET_KEY   required whenever DEBUG is off
 DATABASE_URL        default sqlite:///<repo>/var/autogrid.sqlite3; postgres://user:pass@host:port/db uses psycopg 3
@@ -9,6 +10,7 @@ AUTOGRID_VAR_DIR    caches, reports, lock files (default <repo>/var)
 BINANCE_FAPI_URL / BINANCE_API_URL   exchange base URLs (the fake server in tests; Binance's own when unset)
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -16,7 +18,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+environ.Env.read_env(os.environ.get("AUTOGRID_ENV_FILE", BASE_DIR / ".env"), overwrite=False)
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")

@@ -91,7 +91,7 @@ class DjangoKlineStore:
         return None if row is None else int(row)
 
     def intervals(self, symbol: str, market: str) -> list[str]:
-        return list(KlineChunk.objects.filter(symbol=symbol, market=market).values_list(
+        return list(KlineChunk.objects.filter(symbol=symbol, market=market).order_by().values_list(
             "interval", flat=True).distinct())
 
     def upsert_funding(self, symbol: str, funding_ms: np.ndarray, rates: list[Decimal]) -> UpsertResult:
