@@ -14,10 +14,10 @@ django_scratch()
 
 from django.db import connection  # noqa: E402
 
-from gridcore.bars import Bars  # noqa: E402
 from grid_trading.models import FundingRate, KlineChunk  # noqa: E402
 from grid_trading.services.kline_store import DjangoKlineStore  # noqa: E402
 from grid_trading.services.klines import klines_import_file  # noqa: E402
+from gridcore.bars import Bars  # noqa: E402
 
 YEAR_1M = 525_600
 

@@ -7,7 +7,7 @@ DATABASE_URL        default sqlite:///<repo>/var/autogrid.sqlite3; postgres://us
                     with Django's own connection pool
 AUTOGRID_DATA_DIR   where the shared market data lives (default ../shared/data beside the repo)
 AUTOGRID_VAR_DIR    caches, reports, lock files (default <repo>/var)
-BINANCE_FAPI_URL / BINANCE_API_URL   exchange base URLs (the fake server in tests; Binance's own when unset)
+BINANCE_BASE_URL    one base URL for every Binance endpoint (the local fake server); unset = Binance itself
 """
 
 import os
@@ -34,8 +34,7 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhos
 VAR_DIR = Path(env.str("AUTOGRID_VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATA_DIR = Path(env.str("AUTOGRID_DATA_DIR", default=str(BASE_DIR.parent / "shared" / "data")))
-BINANCE_FAPI_URL = env.str("BINANCE_FAPI_URL", default="")
-BINANCE_API_URL = env.str("BINANCE_API_URL", default="")
+BINANCE_BASE_URL = env.str("BINANCE_BASE_URL", default="")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

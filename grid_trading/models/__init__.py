@@ -1,5 +1,7 @@
 """The app's tables. Each module holds one area; import models from here."""
 
+from grid_trading.models.config import GridStrategyConfig
 from grid_trading.models.market_data import FundingRate, KlineChunk
+from grid_trading.models.zones import GridZone
 
-__all__ = ["FundingRate", "KlineChunk"]
+__all__ = ["FundingRate", "GridStrategyConfig", "GridZone", "KlineChunk"]

@@ -25,7 +25,8 @@ class KlineChunk(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["symbol", "market", "interval", "month_start_ms"], name="kline_chunk_unique"),
+            models.UniqueConstraint(fields=["symbol", "market", "interval", "month_start_ms"],
+                                    name="kline_chunk_unique"),
             models.CheckConstraint(condition=models.Q(market__in=["spot", "perp", "mark"]), name="kline_chunk_market"),
             models.CheckConstraint(condition=models.Q(rows__gte=1), name="kline_chunk_not_empty"),
             models.CheckConstraint(condition=models.Q(first_open_ms__lte=models.F("last_open_ms")),

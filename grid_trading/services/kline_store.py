@@ -9,10 +9,10 @@ from decimal import Decimal
 import numpy as np
 from django.db import transaction
 
+from grid_trading.models import FundingRate, KlineChunk
 from gridcore.bars import Bars, concat, empty_bars, merge_series
 from gridcore.ports import UpsertResult
 from gridcore.timeframes import ms_to_dt
-from grid_trading.models import FundingRate, KlineChunk
 
 _DTYPE = np.dtype("<i8")
 

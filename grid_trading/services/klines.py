@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 from django.db import transaction
 
+from grid_trading.services.kline_store import DjangoKlineStore
 from gridcore.bars import SCALE, Bars, find_gaps, resample
 from gridcore.errors import DataError
 from gridcore.kline_files import identify, read_funding, read_klines
 from gridcore.timeframes import INTERVAL_MS, interval_ms, ms_to_iso
-from grid_trading.services.kline_store import DjangoKlineStore
 
 
 @dataclass(frozen=True)

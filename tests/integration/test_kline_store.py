@@ -14,12 +14,12 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import IntegrityError, transaction
 
+from grid_trading.models import KlineChunk
+from grid_trading.services.kline_store import DjangoKlineStore
+from grid_trading.services.klines import bars_for_analysis
 from gridcore.bars import Bars
 from gridcore.errors import DataError
 from gridcore.store_memory import MemoryKlineStore
-from grid_trading.models import KlineChunk
-from grid_trading.services.kline_store import DjangoKlineStore
-from grid_trading.services.klines import bars_for_analysis, klines_import_file
 
 pytestmark = pytest.mark.django_db
 MIN = 60_000

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 
-from gridcore.bars import resample
-from gridcore.kline_files import identify, read_klines
-from gridcore.timeframes import interval_ms, ms_to_iso, parse_utc
 from grid_trading.models import FundingRate, KlineChunk
 from grid_trading.services.kline_store import DjangoKlineStore
 from grid_trading.services.klines import klines_import_file
+from gridcore.bars import resample
+from gridcore.kline_files import identify, read_klines
+from gridcore.timeframes import interval_ms, ms_to_iso, parse_utc
 from tests.conftest import DATA_DIR, shared_file
 
 pytestmark = [pytest.mark.realdata, pytest.mark.django_db]

@@ -6,11 +6,11 @@ from pathlib import Path
 
 from django.core.management.base import CommandError
 
-from gridcore.kline_files import MARKETS
-from gridcore.timeframes import INTERVAL_MS, parse_utc
 from grid_trading.management.commands._base import GridCommand
 from grid_trading.services import klines as svc
 from grid_trading.services.symbols import symbol_registry
+from gridcore.kline_files import MARKETS
+from gridcore.timeframes import INTERVAL_MS, parse_utc
 
 
 class Command(GridCommand):

@@ -1,0 +1,54 @@
+"""`klines fetch`: download klines (plus funding history and mark prices for perpetuals) into the store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+
+from grid_trading.services.kline_store import DjangoKlineStore
+from gridcore.exchange import BinanceClient
+from gridcore.timeframes import ms_to_iso
+
+
+def market_data_client() -> BinanceClient:
+    return BinanceClient(base_url=settings.BINANCE_BASE_URL or None)
+
+
+def _progress(say: Callable[[str], None] | None, what: str):
+    if say is None:
+        return None
+    last = [-1]
+
+    def report(done_ms: int, total_ms: int) -> None:
+        pct = int(100 * done_ms / total_ms) if total_ms else 100
+        if pct // 10 != last[0] // 10 or pct == 100:
+            say(f"  {what}: {pct:3d} %")
+            last[0] = pct
+
+    return report
+
+
+def klines_fetch(*, symbol: str, market: str, interval: str, start_ms: int, end_ms: int, with_funding: bool = True,
+                 progress: Callable[[str], None] | None = None) -> dict:
+    """Each page is validated and written atomically; a re-run resumes after the last stored bar."""
+    store = DjangoKlineStore()
+    reports = {}
+    with market_data_client() as client:
+        jobs = [("klines", market)]
+        if market == "perp" and with_funding:
+            jobs.append(("mark", "mark"))
+        for name, mkt in jobs:
+            reports[name] = client.fetch_klines(store, symbol, mkt, interval, start_ms, end_ms,
+                                                progress=_progress(progress, f"{symbol} {mkt} {interval}"))
+        if market == "perp" and with_funding:
+            reports["funding"] = client.fetch_funding(store, symbol, start_ms, end_ms,
+                                                      progress=_progress(progress, f"{symbol} funding"))
+    out = {"symbol": symbol, "market": market, "interval": interval, "start": ms_to_iso(start_ms),
+           "end": ms_to_iso(end_ms)}
+    for name, r in reports.items():
+        out[name] = {"pages": r.pages, "inserted": r.bars_written.inserted, "updated": r.bars_written.updated,
+                     "unchanged": r.bars_written.unchanged, "retries": dict(r.retries),
+                     "gaps": [{"after": ms_to_iso(a), "missing_bars": m} for a, m in r.gaps],
+                     "resumed_from": ms_to_iso(r.resumed_from_ms) if r.resumed_from_ms else None}
+    return out

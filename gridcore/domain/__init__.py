@@ -1,0 +1,1 @@
+"""Domain types shared by every stage: enums, state machines, errors of state."""

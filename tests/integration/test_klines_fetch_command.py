@@ -1,0 +1,67 @@
+"""`klines fetch` into the database through ccxt and the local fake Binance server (real data, real faults)."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+
+import numpy as np
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from grid_trading.models import FundingRate, KlineChunk
+from grid_trading.services.kline_store import DjangoKlineStore
+from gridcore.kline_files import identify, read_funding, read_klines
+from gridcore.timeframes import parse_utc
+from tests.conftest import shared_file
+
+pytest_plugins = ["tests.fake_binance_fixtures"]
+pytestmark = [pytest.mark.django_db, pytest.mark.realdata]
+START, END = "2020-03-01", "2020-03-16"
+
+
+@pytest.fixture
+def served(fake_binance_real, settings):
+    settings.BINANCE_BASE_URL = fake_binance_real.base_url
+    return fake_binance_real
+
+
+def fetch(*extra) -> dict:
+    out = StringIO()
+    call_command("klines", "fetch", "--symbol", "BTC/USDT:USDT", "--interval", "1h", "--start", START, "--end", END,
+                 *extra, "--json", stdout=out, stderr=StringIO())
+    return json.loads(out.getvalue())
+
+
+def file_slice():
+    path = shared_file("BTCUSDT-1h-perp-2019-09-08_2023-12-31.csv.gz")
+    return read_klines(path, identify(path)).bars.slice_ms(parse_utc(START), parse_utc(END))
+
+
+def test_fetch_reproduces_the_served_real_data_exactly_through_faults(served):
+    served.add_fault("/fapi/v1/klines", "429", times=1, retry_after=0)
+    served.add_fault("/fapi/v1/klines", "malformed", times=1, skip=1)
+    served.add_fault("/fapi/v1/fundingRate", "503", times=1)
+    report = fetch()
+    want = file_slice()
+    got = DjangoKlineStore().load_bars("BTCUSDT", "perp", "1h")
+    assert np.array_equal(got.open_ms, want.open_ms) and np.array_equal(got.units, want.units)
+    assert report["klines"]["inserted"] == len(want) == 360
+    assert report["klines"]["retries"] and report["funding"]["retries"]
+    fpath = shared_file("BTCUSDT-fundingRate-perp-2019-09-10_2023-12-31.csv.gz")
+    f = read_funding(fpath, identify(fpath))
+    keep = (f.funding_ms >= parse_utc(START)) & (f.funding_ms < parse_utc(END))
+    ms, rates = DjangoKlineStore().load_funding("BTCUSDT")
+    assert ms.tolist() == f.funding_ms[keep].tolist()
+    assert rates == [r for r, k in zip(f.rates, keep, strict=True) if k]
+    assert KlineChunk.objects.filter(market="mark").exists()  # mark prices came along
+    again = fetch()
+    assert again["klines"]["inserted"] == 0 and len(DjangoKlineStore().load_bars("BTCUSDT", "perp", "1h")) == 360
+
+
+def test_a_fault_that_never_clears_stops_with_a_clear_error_and_only_whole_pages(served):
+    served.add_fault("/fapi/v1/klines", "500", times=None)
+    with pytest.raises(CommandError, match=r"BTCUSDT perp 1h .*gave up after \d+ retries"):
+        fetch("--no-funding")
+    assert KlineChunk.objects.count() == 0 and FundingRate.objects.count() == 0
