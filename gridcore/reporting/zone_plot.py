@@ -48,8 +48,10 @@ def zone_figure(zone: dict, profile_bars: Bars, trend_bars: Bars, *, tick: float
         if level is not None and math.isfinite(level):
             for a in (ax, axp):
                 a.axhline(level, color=colour, linewidth=1.6, linestyle="-")
-            ax.annotate(f"{label} {level:,.1f}", (1.0, level), xycoords=("axes fraction", "data"), color=colour,
-                        fontsize=9, va="center", ha="right", backgroundcolor="white")
+            x, ha = (0.005, "left") if name.startswith("s") else (0.995, "right")
+            va = "top" if name in ("s2", "r1") else "bottom"  # keep the labels of close levels apart
+            ax.annotate(f"{label} {level:,.1f}", (x, level), xycoords=("axes fraction", "data"), color=colour,
+                        fontsize=9, va=va, ha=ha, backgroundcolor="white")
     if zone.get("poc") is not None:
         for a in (ax, axp):
             a.axhline(zone["poc"], color="#6a1b9a", linewidth=1.2, linestyle="--")
