@@ -2,6 +2,7 @@
 
 from grid_trading.models.config import GridStrategyConfig
 from grid_trading.models.market_data import FundingRate, KlineChunk
+from grid_trading.models.signals import TradingSignal
 from grid_trading.models.zones import GridZone
 
-__all__ = ["FundingRate", "GridStrategyConfig", "GridZone", "KlineChunk"]
+__all__ = ["FundingRate", "GridStrategyConfig", "GridZone", "KlineChunk", "TradingSignal"]

@@ -84,7 +84,8 @@ def klines_check(*, symbol: str, market: str, interval: str, start_ms: int | Non
 def bars_for_analysis(*, symbol: str, market: str, interval: str, start_ms: int | None = None,
                       end_ms: int | None = None, store: DjangoKlineStore | None = None) -> Bars:
     """Bars of `interval` for [start, end): the stored series when it has bars there, else a resample of the
-    finest stored interval that does (only complete buckets). `Bars.source_interval` says which it was."""
+    finest stored interval that covers the range (only complete buckets; the widest-covering one when none covers
+    it all). `Bars.source_interval` says which it was."""
     store = store or DjangoKlineStore()
     stored = store.load_bars(symbol, market, interval, start_ms, end_ms)
     if len(stored):
@@ -93,12 +94,17 @@ def bars_for_analysis(*, symbol: str, market: str, interval: str, start_ms: int 
     finer = sorted((iv for iv in store.intervals(symbol, market)
                     if INTERVAL_MS.get(iv, target) < target and target % INTERVAL_MS[iv] == 0),
                    key=INTERVAL_MS.__getitem__)
+    best = None
     for iv in finer:
         # Widen the window to whole target buckets so the first and last bucket can be complete.
         lo = None if start_ms is None else (start_ms // target) * target
-        src = store.load_bars(symbol, market, iv, lo, end_ms)
-        if len(src):
-            return resample(src, interval).slice_ms(start_ms, end_ms)
+        got = resample(store.load_bars(symbol, market, iv, lo, end_ms), interval).slice_ms(start_ms, end_ms)
+        if len(got) and (start_ms is None or got.open_ms[0] < start_ms + target):
+            return got
+        if len(got) and (best is None or len(got) > len(best)):
+            best = got
+    if best is not None:
+        return best
     have = ", ".join(sorted(store.intervals(symbol, market), key=lambda i: INTERVAL_MS.get(i, 0))) or "nothing"
     rng = f"{ms_to_iso(start_ms) if start_ms else '-inf'} .. {ms_to_iso(end_ms) if end_ms else '+inf'}"
     raise DataError(f"no {symbol} {market} bars for {interval} in {rng}: stored intervals are {have}; "

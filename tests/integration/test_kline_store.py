@@ -130,3 +130,15 @@ def test_settings_require_a_secret_key_when_debug_is_off(tmp_path, debug, key, o
     assert ("DJANGO_SECRET_KEY is required when DEBUG is off" in proc.stderr) is (not ok)
     if ok:
         assert proc.stdout.strip() == "UTC"
+
+
+def test_resampling_prefers_the_finest_interval_that_covers_the_range():
+    store = DjangoKlineStore()
+    ms, units = random_walk(24 * 10, interval_ms=60 * MIN, seed=5)  # ten days of 1h bars
+    store.upsert_bars(Bars("BTCUSDT", "spot", "1h", ms, units))
+    store.upsert_bars(bars(n=2 * 24 * 60, start_ms=T0 + 8 * 86_400_000))  # 1m bars for the last two days only
+    last_day = bars_for_analysis(symbol="BTCUSDT", market="spot", interval="4h", start_ms=T0 + 9 * 86_400_000,
+                                 end_ms=T0 + 10 * 86_400_000)
+    assert last_day.source_interval == "1m" and len(last_day) == 6
+    whole = bars_for_analysis(symbol="BTCUSDT", market="spot", interval="4h", start_ms=T0, end_ms=T0 + 10 * 86_400_000)
+    assert whole.source_interval == "1h" and len(whole) == 60
