@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from grid_trading.models import GridStrategyConfig
+from grid_trading.models import FundingRate, GridStrategyConfig, GridZone, KlineChunk, TradingSignal
 
 
 @admin.register(GridStrategyConfig)
@@ -27,3 +27,44 @@ class GridStrategyConfigAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Pipeline records are written by the commands only: status changes go through the transition service."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(KlineChunk)
+class KlineChunkAdmin(ReadOnlyAdmin):
+    list_display = ["symbol", "market", "interval", "month_start_ms", "rows", "first_open_ms", "last_open_ms"]
+    list_filter = ["symbol", "market", "interval"]
+    exclude = ["data"]
+
+
+@admin.register(FundingRate)
+class FundingRateAdmin(ReadOnlyAdmin):
+    list_display = ["symbol", "funding_time", "rate"]
+    list_filter = ["symbol"]
+
+
+@admin.register(GridZone)
+class GridZoneAdmin(ReadOnlyAdmin):
+    list_display = ["symbol", "market", "bar_time", "status", "valid", "s2", "s1", "price", "r1", "r2",
+                    "squeeze_state", "bias"]
+    list_filter = ["symbol", "market", "status", "valid", "squeeze_state"]
+    date_hierarchy = "bar_time"
+
+
+@admin.register(TradingSignal)
+class TradingSignalAdmin(ReadOnlyAdmin):
+    list_display = ["symbol", "market", "bar_time", "direction", "status", "strength", "zone"]
+    list_filter = ["symbol", "market", "direction", "status"]
+    date_hierarchy = "bar_time"

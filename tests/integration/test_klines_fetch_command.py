@@ -65,3 +65,20 @@ def test_a_fault_that_never_clears_stops_with_a_clear_error_and_only_whole_pages
     with pytest.raises(CommandError, match=r"BTCUSDT perp 1h .*gave up after \d+ retries"):
         fetch("--no-funding")
     assert KlineChunk.objects.count() == 0 and FundingRate.objects.count() == 0
+
+
+def test_rules_refresh_caches_exchange_info_from_the_exchange(served, settings, tmp_path):
+    import grid_trading.services.symbols as symbols
+
+    settings.VAR_DIR = tmp_path
+    symbols._registry = None
+    try:
+        out = StringIO()
+        call_command("klines", "rules", "--symbol", "btc", "--refresh", "--json", stdout=out)
+        res = json.loads(out.getvalue())
+        assert res["source"].startswith("exchangeInfo cached ")
+        assert res["symbols"][0]["tick_size"] == "0.1" and res["symbols"][0]["min_notional"] == "100"
+        assert (tmp_path / "cache" / "binance_usdm_exchange_info.json").exists()
+        assert any(r.path == "/fapi/v1/exchangeInfo" for r in served.requests)
+    finally:
+        symbols._registry = None
