@@ -8,7 +8,7 @@ from django.conf import settings
 
 from grid_trading.services.kline_store import DjangoKlineStore
 from gridcore.exchange import BinanceClient
-from gridcore.timeframes import ms_to_iso
+from gridcore.timeframes import interval_ms, ms_to_iso
 
 
 def market_data_client() -> BinanceClient:
@@ -52,3 +52,11 @@ def klines_fetch(*, symbol: str, market: str, interval: str, start_ms: int, end_
                      "gaps": [{"after": ms_to_iso(a), "missing_bars": m} for a, m in r.gaps],
                      "resumed_from": ms_to_iso(r.resumed_from_ms) if r.resumed_from_ms else None}
     return out
+
+
+def klines_fetch_window(*, symbol: str, market: str, interval: str, at_ms: int, bars: int,
+                        progress: Callable[[str], None] | None = None) -> dict:
+    """Fetch the `bars` bars of `interval` that close by at_ms (what a scan or trigger evaluation reads)."""
+    step = interval_ms(interval)
+    return klines_fetch(symbol=symbol, market=market, interval=interval, start_ms=at_ms - bars * step, end_ms=at_ms,
+                        with_funding=False, progress=progress)

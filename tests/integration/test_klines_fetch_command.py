@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from io import StringIO
 
 import numpy as np
@@ -82,3 +83,22 @@ def test_rules_refresh_caches_exchange_info_from_the_exchange(served, settings, 
         assert any(r.path == "/fapi/v1/exchangeInfo" for r in served.requests)
     finally:
         symbols._registry = None
+
+
+def test_scanner_fetch_on_the_fake_exchange_gives_the_zone_of_the_file_data(served):
+    from gridcore.bars import resample
+    from gridcore.params import default_params
+    from gridcore.strategy.scanner import scan_zone
+
+    at = "2020-03-10T00:00Z"
+    served.set_now(parse_utc(at) + 25 * 60_000)  # the exchange's clock: 00:25, the 4h bar closed 25 min ago
+    out = StringIO()
+    call_command("scanner", "--symbol", "BTC", "--at", at, "--fetch", "--json", stdout=out, stderr=StringIO())
+    zone = json.loads(out.getvalue())
+    path = shared_file("BTCUSDT-1h-perp-2019-09-08_2023-12-31.csv.gz")
+    bars = read_klines(path, identify(path)).bars
+    want = scan_zone(profile_bars=bars, trend_bars=resample(bars, "4h"), at_ms=parse_utc(at), params=default_params(),
+                     tick=Decimal("0.1"))
+    assert (zone["s2"], zone["s1"], zone["r1"], zone["r2"], zone["valid"]) == (want.s2, want.s1, want.r1, want.r2,
+                                                                                want.valid)
+    assert DjangoKlineStore().last_open_ms("BTCUSDT", "perp", "1h") == parse_utc(at) - 3_600_000

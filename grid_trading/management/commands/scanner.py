@@ -11,6 +11,7 @@ from grid_trading.management.commands._base import GridCommand
 from grid_trading.services.configs import config_default, config_get, config_params
 from grid_trading.services.scanner import last_scan_time, zone_as_dict, zone_expire_stale, zone_scan
 from grid_trading.services.symbols import symbol_registry
+from gridcore.strategy.scanner import TREND_WINDOW_BARS
 from gridcore.timeframes import interval_ms, ms_to_iso, parse_utc
 
 
@@ -23,6 +24,8 @@ class Command(GridCommand):
         parser.add_argument("--at", help="scan as of this past 4h close (UTC), e.g. 2020-03-10T00:00Z")
         parser.add_argument("--config", help="NAME or NAME@VERSION (default: the 'default' config)")
         parser.add_argument("--plot", type=Path, help="draw the zone to FILE.png or FILE.html")
+        parser.add_argument("--fetch", action="store_true",
+                            help="download the bars the scan reads from Binance first (live cron use)")
         super().add_arguments(parser)
 
     def handle(self, *args, **o):
@@ -38,6 +41,12 @@ class Command(GridCommand):
         else:
             at_ms = last_scan_time(now_ms, params)
             zone_expire_stale(symbol=symbol, market=o["market"], now_ms=now_ms)
+        if o["fetch"]:
+            from grid_trading.services.fetch import klines_fetch_window
+
+            vp = params.volume_profile
+            klines_fetch_window(symbol=symbol, market=o["market"], interval=vp.interval, at_ms=at_ms,
+                                bars=vp.lookback_bars + 4 * TREND_WINDOW_BARS + 8, progress=self.progress)
         outcome = zone_scan(symbol=symbol, market=o["market"], at_ms=at_ms, config=config)
         zone = zone_as_dict(outcome.zone)
         zone["created"] = outcome.created

@@ -10,6 +10,7 @@ from grid_trading.management.commands._base import GridCommand
 from grid_trading.services.configs import config_default, config_get, config_params
 from grid_trading.services.symbols import symbol_registry
 from grid_trading.services.trigger import last_trigger_time, signal_expire_stale, signal_trigger
+from gridcore.strategy.trigger import TRIGGER_WINDOW_BARS
 from gridcore.timeframes import interval_ms, ms_to_iso, parse_utc
 
 
@@ -21,6 +22,8 @@ class Command(GridCommand):
         parser.add_argument("--market", default="perp", choices=["perp", "spot"])
         parser.add_argument("--at", help="evaluate the 15m bar closing at this UTC time, e.g. 2020-03-12T12:15Z")
         parser.add_argument("--config", help="NAME or NAME@VERSION (default: the 'default' config)")
+        parser.add_argument("--fetch", action="store_true",
+                            help="download the bars the evaluation reads from Binance first (live cron use)")
         super().add_arguments(parser)
 
     def handle(self, *args, **o):
@@ -37,6 +40,11 @@ class Command(GridCommand):
             now_ms = int(time.time() * 1000)
             at_ms = last_trigger_time(now_ms, params)
             signal_expire_stale(symbol=symbol, market=o["market"], now_ms=now_ms)
+        if o["fetch"]:
+            from grid_trading.services.fetch import klines_fetch_window
+
+            klines_fetch_window(symbol=symbol, market=o["market"], interval=params.timeframes.trigger_interval,
+                                at_ms=at_ms, bars=TRIGGER_WINDOW_BARS + 4, progress=self.progress)
         res = signal_trigger(symbol=symbol, market=o["market"], at_ms=at_ms, config=config)
         self.emit(o, res, text=_text(res))
 
