@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
-from gridcore.bars import CLOSE, SCALE, Bars, empty_bars, merge_series
+from gridcore.bars import CLOSE, SCALE, Bars, empty_bars, merge_series, resample
 from gridcore.kline_files import identify, read_funding, read_klines
 from gridcore.symbols import QUOTE, load_snapshot
 from gridcore.timeframes import HOUR_MS, INTERVAL_MS
@@ -189,6 +189,7 @@ class FakeBinance:
                  serve_forming_bar: bool = False):
         self._lock = threading.RLock()
         self._series: dict[tuple[str, str, str], Bars] = {}
+        self._derived: dict[tuple[str, str, str], Bars] = {}  # intervals served by resampling, rebuilt on add
         self._funding: dict[str, tuple[np.ndarray, list[Decimal]]] = {}
         self._exchange_info = exchange_info if exchange_info is not None else load_snapshot()
         self._now_ms = now_ms
@@ -238,6 +239,7 @@ class FakeBinance:
             old = self._series.get(key, empty_bars(bars.symbol, market, bars.interval))
             ms, units, _ = merge_series(old.open_ms, old.units, bars.open_ms, bars.units)
             self._series[key] = Bars(bars.symbol, market, bars.interval, ms, units)
+            self._derived.clear()
 
     def add_funding(self, symbol: str, funding_ms: np.ndarray, rates: list[Decimal]) -> None:
         with self._lock:
@@ -248,12 +250,24 @@ class FakeBinance:
             self._funding[symbol] = (np.array([t for t, _ in items], np.int64), [r for _, r in items])
 
     def series(self, market: str, symbol: str, interval: str) -> Bars:
-        """The bars served for (market, symbol, interval), ignoring the clock (mark falls back to perp)."""
+        """The bars served for (market, symbol, interval), ignoring the clock (mark falls back to perp).
+
+        Like Binance, every interval is available: one that was not loaded is served resampled (complete buckets
+        only) from the finest loaded interval that divides it.
+        """
         with self._lock:
-            bars = self._series.get((market, symbol, interval))
-            if bars is None and market == "mark":
-                bars = self._series.get(("perp", symbol, interval))
-        return bars if bars is not None else empty_bars(symbol, market, interval)
+            for mkt in (market, "perp") if market == "mark" else (market,):
+                bars = self._series.get((mkt, symbol, interval)) or self._derived.get((mkt, symbol, interval))
+                if bars is not None:
+                    return bars
+                target = INTERVAL_MS[interval]
+                finer = sorted((iv for (m, s, iv) in self._series if m == mkt and s == symbol
+                                and INTERVAL_MS[iv] < target and target % INTERVAL_MS[iv] == 0), key=INTERVAL_MS.get)
+                if finer:
+                    bars = resample(self._series[(mkt, symbol, finer[0])], interval)
+                    self._derived[(mkt, symbol, interval)] = bars
+                    return bars
+        return empty_bars(symbol, market, interval)
 
     def catalog(self) -> list[tuple[str, str, str]]:
         """(market, symbol, interval) of every kline series held."""

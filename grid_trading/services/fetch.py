@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from django.conf import settings
@@ -60,3 +61,20 @@ def klines_fetch_window(*, symbol: str, market: str, interval: str, at_ms: int, 
     step = interval_ms(interval)
     return klines_fetch(symbol=symbol, market=market, interval=interval, start_ms=at_ms - bars * step, end_ms=at_ms,
                         with_funding=False, progress=progress)
+
+
+def clock_now_ms(*, exchange: bool, market: str = "perp") -> int:
+    """Now: the exchange's clock when trading live against it (and in replays through the fake server, whose clock
+    steps), else the wall clock. The core never reads a clock itself."""
+    if not exchange:
+        return int(time.time() * 1000)
+    with market_data_client() as client:
+        return client.server_time_ms("spot" if market == "spot" else "perp")
+
+
+def klines_fetch_recent(*, symbol: str, market: str, interval: str, now_ms: int, lookback_ms: int,
+                        progress: Callable[[str], None] | None = None) -> dict:
+    """Bring the execution bars (and for perpetuals mark prices and funding) up to now; resumes after the last
+    stored bar, so a pass after a minute asks for one page."""
+    return klines_fetch(symbol=symbol, market=market, interval=interval, start_ms=now_ms - lookback_ms, end_ms=now_ms,
+                        with_funding=market == "perp", progress=progress)

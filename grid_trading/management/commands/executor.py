@@ -19,8 +19,9 @@ from grid_trading.services.executor import (
     executor_run_once,
     executor_status,
 )
+from grid_trading.services.fetch import clock_now_ms
 from grid_trading.services.symbols import symbol_registry
-from gridcore.timeframes import interval_ms, parse_utc
+from gridcore.timeframes import DAY_MS, interval_ms, parse_utc
 
 
 class Command(GridCommand):
@@ -36,6 +37,8 @@ class Command(GridCommand):
         parser.add_argument("--reset", action="store_true", help="leave HALTED (after the kill switch)")
         parser.add_argument("--status", action="store_true", help="print the state and exit")
         parser.add_argument("--interval", type=float, default=20.0, help="seconds between passes in loop mode")
+        parser.add_argument("--fetch", action="store_true",
+                            help="live: download new bars (mark prices, funding) first; now = the exchange's clock")
         super().add_arguments(parser)
 
     def handle(self, *args, **o):
@@ -65,7 +68,8 @@ class Command(GridCommand):
                 while True:
                     if not connection.in_atomic_block:  # (tests run commands inside a transaction)
                         close_old_connections()
-                    res = executor_run_once(**key, until_ms=until_ms, now_ms=int(time.time() * 1000),
+                    now_ms = self._fetch(symbol, market, config) if o["fetch"] else clock_now_ms(exchange=False)
+                    res = executor_run_once(**key, until_ms=until_ms, now_ms=now_ms,
                                             start_ms=start_ms, progress=self.progress,
                                             should_stop=lambda: stop["flag"])
                     if o["once"] or stop["flag"] or (until_ms is not None and _reached(res, until_ms)):
@@ -81,6 +85,18 @@ class Command(GridCommand):
             for s, h in old.items():
                 signal.signal(s, h)
         self.emit(o, res, text=_run_text(res))
+
+
+    def _fetch(self, symbol, market, config) -> int:
+        from grid_trading.services.configs import config_params
+        from grid_trading.services.fetch import klines_fetch_recent
+
+        params = config_params(config)
+        now_ms = clock_now_ms(exchange=True, market=market)
+        interval = params.execution.intervals[0]  # live: the finest (1m by default)
+        klines_fetch_recent(symbol=symbol, market=market, interval=interval, now_ms=now_ms,
+                            lookback_ms=2 * DAY_MS)
+        return now_ms
 
 
 def _reached(res: dict, until_ms: int) -> bool:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from django.core.management.base import CommandError
 
 from grid_trading.management.commands._base import GridCommand
 from grid_trading.services.configs import config_default, config_get, config_params
+from grid_trading.services.fetch import clock_now_ms
 from grid_trading.services.scanner import last_scan_time, zone_as_dict, zone_expire_stale, zone_scan
 from grid_trading.services.symbols import symbol_registry
 from gridcore.strategy.scanner import TREND_WINDOW_BARS
@@ -32,7 +32,7 @@ class Command(GridCommand):
         symbol = symbol_registry().normalize(o["symbol"])
         config = config_get(ref=o["config"]) if o["config"] else config_default()
         params = config_params(config)
-        now_ms = int(time.time() * 1000)
+        now_ms = clock_now_ms(exchange=o["fetch"], market=o["market"])
         if o["at"]:
             at_ms = parse_utc(o["at"])
             if at_ms % interval_ms(params.timeframes.scan_interval):
@@ -70,6 +70,7 @@ class Command(GridCommand):
                           lookback=vp.lookback_bars)
         save_zone_plot(path, fig)
         self.progress(f"plot written to {path}")
+
 
 
 def _text(z: dict) -> str:

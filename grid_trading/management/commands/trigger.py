@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 from django.core.management.base import CommandError
 
 from grid_trading.management.commands._base import GridCommand
 from grid_trading.services.configs import config_default, config_get, config_params
+from grid_trading.services.fetch import clock_now_ms
 from grid_trading.services.symbols import symbol_registry
 from grid_trading.services.trigger import last_trigger_time, signal_expire_stale, signal_trigger
 from gridcore.strategy.trigger import TRIGGER_WINDOW_BARS
@@ -37,7 +36,7 @@ class Command(GridCommand):
                 raise CommandError(f"--at: expected a {step} close such as "
                                    f"{ms_to_iso(last_trigger_time(at_ms, params))}, was {o['at']}")
         else:
-            now_ms = int(time.time() * 1000)
+            now_ms = clock_now_ms(exchange=o["fetch"], market=o["market"])
             at_ms = last_trigger_time(now_ms, params)
             signal_expire_stale(symbol=symbol, market=o["market"], now_ms=now_ms)
         if o["fetch"]:
@@ -47,6 +46,7 @@ class Command(GridCommand):
                                 at_ms=at_ms, bars=TRIGGER_WINDOW_BARS + 4, progress=self.progress)
         res = signal_trigger(symbol=symbol, market=o["market"], at_ms=at_ms, config=config)
         self.emit(o, res, text=_text(res))
+
 
 
 def _text(r: dict) -> str:
