@@ -39,8 +39,8 @@ def main() -> None:
     from django.core.management import call_command
 
     from fake_binance import FakeBinance
-    from gridcore.timeframes import MINUTE_MS, parse_utc
     from grid_trading.models import GridFill, GridOrder, GridZone, TradingSignal
+    from gridcore.timeframes import MINUTE_MS, parse_utc
 
     call_command("migrate", verbosity=0)
     call_command("config", "create", "paper", "--set", f"account.capital={a.capital}", stdout=StringIO())

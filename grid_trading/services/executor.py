@@ -158,7 +158,7 @@ def _state_row(symbol: str, market: str, config: GridStrategyConfig, *, create: 
         return row
     params = config_params(config)
     interval = execution_interval(symbol=symbol, market=market, params=params)
-    state = eng.new_state(strategy_id_for(symbol, market, config), params)
+    state = eng.new_state(strategy_id_for(symbol, market, config), params, liquidation=market == "perp")
     led = state.ledger
     with transaction.atomic():
         row, _ = StrategyState.objects.get_or_create(
@@ -458,8 +458,8 @@ def executor_status(*, symbol: str, market: str, config: GridStrategyConfig) -> 
     _check_market(market)
     row = _state_row(symbol, market, config, create=False)
     notes = (["spot history: no funding is booked (spot has no funding rates)",
-              "spot history: no liquidation (no mark price and no margin on spot); the price path stands in for the "
-              "mark"] if market == "spot" else [])
+              "spot history: no liquidation is modelled (no margin on spot); the kill switch and stops still act"]
+             if market == "spot" else [])
     base = {"symbol": symbol, "market": market, "config": config.ref, "config_hash": config.config_hash,
             "funding_modelled": market == "perp", "liquidation_modelled": market == "perp", "notes": notes}
     if row is None:

@@ -219,6 +219,7 @@ class EngineState:
     break_count: int = 0
     break_side: int = 0  # -1: consecutive closes below S2, +1: above R2
     last_signal_ref: str | None = None
+    liquidation: bool = True  # False on spot history: no margin, so no liquidation (funding comes only if given)
 
     def to_dict(self) -> dict[str, Any]:
         return to_plain(self)
@@ -229,15 +230,16 @@ class EngineState:
 
 
 def new_state(strategy_id: str, params: StrategyParams, *, policy: FillPolicyName = "headline",
-              slippage_mode: SlippageMode = "normal") -> EngineState:
-    """A fresh IDLE strategy with params.account.capital in the wallet."""
+              slippage_mode: SlippageMode = "normal", liquidation: bool = True) -> EngineState:
+    """A fresh IDLE strategy with params.account.capital in the wallet; liquidation=False for spot history."""
     if not strategy_id or any(not (c.isalnum() or c in "._:/") for c in strategy_id):
         raise InputError(f"expected a strategy id of letters, digits and . _ : /, was {strategy_id!r}")
     if policy not in ("headline", "optimistic"):
         raise InputError(f"expected fill policy headline or optimistic, was {policy!r}")
     slippage_for(params.costs, slippage_mode)  # validates the mode
     ledger = LedgerState.new(params.account.capital, params.account.leverage)
-    return EngineState(strategy_id=strategy_id, ledger=ledger, policy=policy, slippage_mode=slippage_mode)
+    return EngineState(strategy_id=strategy_id, ledger=ledger, policy=policy, slippage_mode=slippage_mode,
+                       liquidation=liquidation)
 
 
 BarLike = SimBar | tuple[int, int, int, int, int, int] | Sequence[int]
@@ -406,7 +408,7 @@ class _Run:
         if key != self._lp_key:
             self._lp_key, self._lp = key, self.ledger.liquidation_price(self.params.account.brackets.tiers)
         out = []
-        if self._lp is not None:
+        if self._lp is not None and self.state.liquidation:
             out.append(MarkThreshold("LIQUIDATION", self._lp, falling=pos > 0, rank=RANK_LIQUIDATION))
         if self.status is not StrategyStatus.HALTED:
             kill = self.ledger.kill_price(self.params.risk.max_drawdown)

@@ -15,8 +15,8 @@ import pytest
 from django.core.management import call_command
 
 from fake_binance import FakeBinance
-from gridcore.timeframes import MINUTE_MS, parse_utc
 from grid_trading.models import GridFill, GridOrder, GridZone, StrategyState, TradingSignal
+from gridcore.timeframes import MINUTE_MS, parse_utc
 from tests.conftest import DATA_DIR, shared_file
 
 pytest_plugins = ["tests.fake_binance_fixtures"]

@@ -393,6 +393,15 @@ def test_liquidation_follows_the_mark_path_not_the_trade_path():
     assert not any(isinstance(e, Liquidated) for e in events)
 
 
+def test_spot_history_has_no_liquidation():
+    plan = make_plan("LONG", LEVELS, 4, "20")
+    p = params(risk={"range_break_closes": 1000, "max_drawdown": "0.99"}, account={"leverage": 20})
+    bars = [flat(0, 100), flat(1, 100)] + crash_bars(100, 80, "0.01")
+    state, events, _ = run(bars, p=p, plan=plan, state=new_state("spot", p, liquidation=False))
+    assert not any(isinstance(e, Liquidated) for e in events)
+    assert state.ledger.position > 0 and EngineState.from_dict(state.to_dict()).liquidation is False
+
+
 # --- range break, short -------------------------------------------------------------------------------------------
 
 
