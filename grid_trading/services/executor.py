@@ -169,10 +169,15 @@ def _state_row(symbol: str, market: str, config: GridStrategyConfig, *, create: 
     return row
 
 
-def _start_signal(sig: TradingSignal) -> StartSignal:
+def _start_signal(sig: TradingSignal, open_ms: int) -> StartSignal:
     z = sig.zone
+    rate = None
+    if sig.market == "perp":  # the last settled rate at the bar's open, for the funding guard
+        rate = (FundingRate.objects.filter(symbol=sig.symbol, funding_time__lte=ms_to_dt(open_ms))
+                .order_by("-funding_time").values_list("rate", flat=True).first())
     return StartSignal(ref=str(sig.pk), direction=sig.direction, s1=Decimal(z.s1), s2=Decimal(z.s2),
-                       r1=Decimal(z.r1), r2=Decimal(z.r2), atr=Decimal(z.atr))
+                       r1=Decimal(z.r1), r2=Decimal(z.r2), atr=Decimal(z.atr),
+                       funding_rate=None if rate is None else Decimal(rate))
 
 
 @dataclass
@@ -435,7 +440,8 @@ def executor_run_once(*, symbol: str, market: str, config: GridStrategyConfig, u
             sig = None  # a grid runs: the signal waits (and expires) - one grid per symbol
         new, events = eng.on_bar(state, bar, mark_bar=batch.marks.get(open_ms),
                                  funding_events=batch.funding.get(open_ms, ()),
-                                 signal=None if sig is None else _start_signal(sig), params=params, rules=rules)
+                                 signal=None if sig is None else _start_signal(sig, open_ms), params=params,
+                                 rules=rules, interval_ms=batch.step)
         counts = persister.write(state, new, events, open_ms, sig, expired)
         state = new
         if bar_timer is not None:

@@ -71,6 +71,7 @@ class StartSignal:
     atr: Decimal
     stop: Decimal | None = None
     exec_atr: Decimal | None = None
+    funding_rate: Decimal | None = None  # the last settled funding rate at the bar's open (None: spot, unknown)
 
 
 PlanFn = Callable[[StartSignal, Decimal, Decimal, Decimal, StrategyParams, SymbolRules], GridPlan]
@@ -280,6 +281,7 @@ class _Run:
         self._killing = False
         self._lp_key: tuple[Decimal, Decimal] | None = None
         self._lp: Decimal | None = None
+        self.gap_bars = 0  # bars missing between the previous bar and this one (set by on_bar)
 
     # --- plumbing -----------------------------------------------------------------------------------------------
 
@@ -563,6 +565,10 @@ class _Run:
             self.refuse(signal, [f"expected no running grid (one grid per symbol), was {self.status} with "
                                  f"{len(self.orders)} open orders and position {self.ledger.position}"])
             return
+        guarded = self.guard_problems(signal)
+        if guarded:
+            self.refuse(signal, guarded)
+            return
         price, s = self.reference, self.ledger
         try:
             plan = plan_fn(signal, price, s.equity, s.peak_equity, self.params, self.rules)
@@ -574,6 +580,20 @@ class _Run:
             self.refuse(signal, problems)
             return
         self.start(signal, plan)
+
+    def guard_problems(self, signal: StartSignal) -> list[str]:
+        """§6.5 start guards: funding against the inventory side, and stale data (a gap just before this bar)."""
+        out = []
+        rate, limit = signal.funding_rate, self.params.risk.funding_guard
+        if rate is not None:
+            against = {LONG: rate > limit, SHORT: rate < -limit, NEUTRAL: abs(rate) > limit}.get(signal.direction)
+            if against:
+                out.append(f"funding guard: expected a funding rate within {limit} against a {signal.direction} "
+                           f"grid, was {rate}")
+        if self.gap_bars >= self.params.execution.stale_data_intervals:
+            out.append(f"stale data: expected at most {self.params.execution.stale_data_intervals - 1} missing "
+                       f"bars before this one, was {self.gap_bars}")
+        return out
 
     def plan_problems(self, plan: GridPlan, price: Decimal) -> list[str]:
         """Every way the plan breaks the exchange rules or its own shape (all reported at once)."""
@@ -690,8 +710,11 @@ def _quiet(state: EngineState, funding_events: Sequence[FundingEvent], signal: S
 def on_bar(state: EngineState, bar: BarLike, *, mark_bar: BarLike | None = None,
            funding_events: Sequence[FundingEvent] = (), signal: StartSignal | None = None,
            params: StrategyParams, rules: SymbolRules,
-           plan_fn: PlanFn = plan_with_planner) -> tuple[EngineState, list[Event]]:
-    """Process one closed bar (and its mark-price bar, funding times and start signal): (new state, events)."""
+           plan_fn: PlanFn = plan_with_planner, interval_ms: int | None = None) -> tuple[EngineState, list[Event]]:
+    """Process one closed bar (and its mark-price bar, funding times and start signal): (new state, events).
+
+    interval_ms (the bars' interval) enables the stale-data guard: no grid starts on the first bar after a gap of
+    execution.stale_data_intervals or more missing bars."""
     b = as_sim_bar(bar)
     mb = None if mark_bar is None else as_sim_bar(mark_bar)
     if mb is not None and mb.ms != b.ms:
@@ -705,6 +728,8 @@ def on_bar(state: EngineState, bar: BarLike, *, mark_bar: BarLike | None = None,
         return dataclasses.replace(state, ledger=ledger, last_bar_ms=b.ms, last_close=b.close,
                                    last_mark_close=mb.close if mb else None), []
     run = _Run(state, b, mb, params, rules)
+    if interval_ms and state.last_bar_ms is not None:
+        run.gap_bars = max(0, (b.ms - state.last_bar_ms) // interval_ms - 1)
     run.process(funding_events, signal, plan_fn)
     return run.result()
 
@@ -731,10 +756,10 @@ class GridEngine:
         return new_state(strategy_id, self.params, policy=policy, slippage_mode=slippage_mode)
 
     def on_bar(self, state: EngineState, bar: BarLike, *, mark_bar: BarLike | None = None,
-               funding_events: Sequence[FundingEvent] = (),
-               signal: StartSignal | None = None) -> tuple[EngineState, list[Event]]:
+               funding_events: Sequence[FundingEvent] = (), signal: StartSignal | None = None,
+               interval_ms: int | None = None) -> tuple[EngineState, list[Event]]:
         return on_bar(state, bar, mark_bar=mark_bar, funding_events=funding_events, signal=signal,
-                      params=self.params, rules=self.rules, plan_fn=self.plan_fn)
+                      params=self.params, rules=self.rules, plan_fn=self.plan_fn, interval_ms=interval_ms)
 
     def reset(self, state: EngineState, reason: str = "operator reset") -> tuple[EngineState, list[Event]]:
         return reset(state, reason)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from decimal import Decimal as D
@@ -400,6 +401,33 @@ def test_spot_history_has_no_liquidation():
     state, events, _ = run(bars, p=p, plan=plan, state=new_state("spot", p, liquidation=False))
     assert not any(isinstance(e, Liquidated) for e in events)
     assert state.ledger.position > 0 and EngineState.from_dict(state.to_dict()).liquidation is False
+
+
+@pytest.mark.parametrize(("direction", "rate", "refused"), [
+    ("LONG", "0.0006", True), ("LONG", "-0.0006", False), ("SHORT", "-0.0006", True), ("SHORT", "0.0006", False),
+    ("NEUTRAL", "-0.0006", True), ("NEUTRAL", "0.0005", False), ("LONG", None, False)])
+def test_funding_guard_refuses_a_start_against_the_inventory_side(direction, rate, refused):
+    sig = dataclasses.replace(SIG, direction=direction, funding_rate=None if rate is None else D(rate))
+    plan = make_plan(direction, LEVELS, 4, "1", stop="106" if direction == "SHORT" else "94", short_stop="106")
+    state, events, _ = run([flat(0, 100), flat(1, 100), flat(2, 100)], plan=plan, signal=sig)
+    refusals = [e for e in events if isinstance(e, GridRefused)]
+    assert bool(refusals) is refused and state.grids_started == (0 if refused else 1)
+    assert state.status is (StrategyStatus.IDLE if refused else StrategyStatus.ACTIVE)
+    if refused:
+        assert "funding guard" in refusals[0].reasons[0] and rate in refusals[0].reasons[0]
+
+
+def test_no_grid_starts_on_the_first_bar_after_a_data_gap():
+    p = params()
+    state = new_state("t", p)
+    state, _ = on_bar(state, flat(0, 100), params=p, rules=RULES, interval_ms=60_000)
+    gap = p.execution.stale_data_intervals + 1  # bars 1.. missing
+    state, events = on_bar(state, flat(gap, 100), signal=SIG, params=p, rules=RULES, plan_fn=fixed(LONG_PLAN),
+                           interval_ms=60_000)
+    assert [e.reasons[0][:10] for e in events if isinstance(e, GridRefused)] == ["stale data"]
+    state, events = on_bar(state, flat(gap + 1, 100), signal=dataclasses.replace(SIG, ref="sig-2"), params=p,
+                           rules=RULES, plan_fn=fixed(LONG_PLAN), interval_ms=60_000)
+    assert state.status is StrategyStatus.ACTIVE  # data flows again: the next signal starts the grid
 
 
 # --- range break, short -------------------------------------------------------------------------------------------
