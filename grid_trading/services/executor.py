@@ -13,6 +13,7 @@ dedicated connection (PostgreSQL), an fcntl.flock on var/locks/executor-<symbol>
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import dataclasses
 import fcntl
@@ -31,7 +32,15 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from grid_trading.models import FundingRate, GridFill, GridOrder, GridStrategyConfig, KlineChunk, TradingSignal
+from grid_trading.models import (
+    FundingRate,
+    GridFill,
+    GridOrder,
+    GridStrategyConfig,
+    GridZone,
+    KlineChunk,
+    TradingSignal,
+)
 from grid_trading.models.execution import ExecutionEvent, StrategyState
 from grid_trading.services.configs import config_params
 from grid_trading.services.kline_store import DjangoKlineStore
@@ -190,6 +199,13 @@ class _Batch:
     signals: list[TradingSignal]
     step: int
     notes: list[str] = field(default_factory=list)
+    fires: list[tuple[int, int, int]] = field(default_factory=list)  # (scan ms, valid-until ms, fire_dir)
+
+    def fire_dir_at(self, open_ms: int) -> int:
+        """The squeeze fire direction of the newest scan at or before the bar's open, while that scan is in force
+        (so the answer never depends on how far back a pass loaded scans)."""
+        i = bisect.bisect_right(self.fires, (open_ms, 2**62, 2)) - 1
+        return self.fires[i][2] if i >= 0 and open_ms < self.fires[i][1] else 0
 
 
 def _first_bar_ms(row: StrategyState, step: int, config: GridStrategyConfig, start_ms: int | None) -> int | None:
@@ -237,7 +253,11 @@ def _load_batch(row: StrategyState, config: GridStrategyConfig, *, bound_ms: int
         signals = list(TradingSignal.objects.select_related("zone").filter(
             symbol=row.symbol, market=row.market, config=config, status=SignalStatus.NEW,
             bar_time__lte=ms_to_dt(rows[-1][0])).order_by("bar_time", "pk"))
-    return _Batch(rows, marks, funding, signals, step)
+    fires = [(dt_to_ms(t), dt_to_ms(u), d) for t, u, d in GridZone.objects.filter(
+        symbol=row.symbol, market=row.market, config=config, bar_time__lte=ms_to_dt(rows[-1][0]),
+        valid_until__gt=ms_to_dt(first)).order_by("bar_time").values_list("bar_time", "valid_until", "fire_dir")] \
+        if rows else []
+    return _Batch(rows, marks, funding, signals, step, fires=fires)
 
 
 # --- one bar ------------------------------------------------------------------------------------------------------
@@ -441,7 +461,7 @@ def executor_run_once(*, symbol: str, market: str, config: GridStrategyConfig, u
         new, events = eng.on_bar(state, bar, mark_bar=batch.marks.get(open_ms),
                                  funding_events=batch.funding.get(open_ms, ()),
                                  signal=None if sig is None else _start_signal(sig, open_ms), params=params,
-                                 rules=rules, interval_ms=batch.step)
+                                 rules=rules, interval_ms=batch.step, fire_dir=batch.fire_dir_at(open_ms))
         counts = persister.write(state, new, events, open_ms, sig, expired)
         state = new
         if bar_timer is not None:

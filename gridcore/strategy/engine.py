@@ -282,6 +282,7 @@ class _Run:
         self._lp_key: tuple[Decimal, Decimal] | None = None
         self._lp: Decimal | None = None
         self.gap_bars = 0  # bars missing between the previous bar and this one (set by on_bar)
+        self.fire_dir = 0  # the squeeze fire direction of the zone in force at this bar (set by on_bar)
 
     # --- plumbing -----------------------------------------------------------------------------------------------
 
@@ -665,6 +666,23 @@ class _Run:
         if not self.check_kill(c):
             self.finish_exit()
 
+    def adverse_fire(self) -> None:
+        """§2.5/§6.1: a squeeze fire against the inventory ends the grid (long: fire -1 and close < S1)."""
+        grid, fire, pos, c = self.grid, self.fire_dir, self.ledger.position, self.bar.close
+        if not self.params.risk.exit_on_adverse_fire or self.status is not StrategyStatus.ACTIVE or grid is None:
+            return
+        if pos > 0 and fire < 0 and c < grid.s1:
+            why = f"squeeze fired down against the long inventory, close {c} below S1 {grid.s1}"
+        elif pos < 0 and fire > 0 and c > grid.r1:
+            why = f"squeeze fired up against the short inventory, close {c} above R1 {grid.r1}"
+        else:
+            return
+        self.transition(StrategyTrigger.CLOSE, why)
+        self.cancel_all("adverse squeeze fire")
+        self.close_position(FillReason.CLOSE, c)
+        if not self.check_kill(c):
+            self.finish_exit()
+
     # --- driver ---------------------------------------------------------------------------------------------------
 
     def process(self, funding_events: Sequence[FundingEvent], signal: StartSignal | None, plan_fn: PlanFn) -> None:
@@ -685,6 +703,7 @@ class _Run:
         self.maybe_start(signal, plan_fn)
         self.run_walk(self.walk)
         self.range_break()
+        self.adverse_fire()
 
     def result(self) -> tuple[EngineState, list[Event]]:
         mb = self.mark_bar
@@ -710,18 +729,20 @@ def _quiet(state: EngineState, funding_events: Sequence[FundingEvent], signal: S
 def on_bar(state: EngineState, bar: BarLike, *, mark_bar: BarLike | None = None,
            funding_events: Sequence[FundingEvent] = (), signal: StartSignal | None = None,
            params: StrategyParams, rules: SymbolRules,
-           plan_fn: PlanFn = plan_with_planner, interval_ms: int | None = None) -> tuple[EngineState, list[Event]]:
+           plan_fn: PlanFn = plan_with_planner, interval_ms: int | None = None,
+           fire_dir: int = 0) -> tuple[EngineState, list[Event]]:
     """Process one closed bar (and its mark-price bar, funding times and start signal): (new state, events).
 
     interval_ms (the bars' interval) enables the stale-data guard: no grid starts on the first bar after a gap of
-    execution.stale_data_intervals or more missing bars."""
+    execution.stale_data_intervals or more missing bars. fire_dir is the squeeze fire direction of the zone in force
+    (+1, -1, 0): a fire against the inventory ends the grid (risk.exit_on_adverse_fire)."""
     b = as_sim_bar(bar)
     mb = None if mark_bar is None else as_sim_bar(mark_bar)
     if mb is not None and mb.ms != b.ms:
         raise InputError(f"expected the mark bar of {b.ms}, was the mark bar of {mb.ms}")
     if state.last_bar_ms is not None and b.ms <= state.last_bar_ms:
         return state, []
-    if _quiet(state, funding_events, signal) and state.status is not StrategyStatus.ACTIVE:
+    if _quiet(state, funding_events, signal) and state.status is not StrategyStatus.ACTIVE:  # nothing to do
         last_funding = max([e.ts_ms for e in funding_events] + [state.ledger.last_funding_ms or -1])
         ledger = dataclasses.replace(state.ledger, mark=mb.close if mb else b.close,
                                      last_funding_ms=None if last_funding < 0 else last_funding)
@@ -730,6 +751,7 @@ def on_bar(state: EngineState, bar: BarLike, *, mark_bar: BarLike | None = None,
     run = _Run(state, b, mb, params, rules)
     if interval_ms and state.last_bar_ms is not None:
         run.gap_bars = max(0, (b.ms - state.last_bar_ms) // interval_ms - 1)
+    run.fire_dir = fire_dir
     run.process(funding_events, signal, plan_fn)
     return run.result()
 
@@ -757,9 +779,10 @@ class GridEngine:
 
     def on_bar(self, state: EngineState, bar: BarLike, *, mark_bar: BarLike | None = None,
                funding_events: Sequence[FundingEvent] = (), signal: StartSignal | None = None,
-               interval_ms: int | None = None) -> tuple[EngineState, list[Event]]:
+               interval_ms: int | None = None, fire_dir: int = 0) -> tuple[EngineState, list[Event]]:
         return on_bar(state, bar, mark_bar=mark_bar, funding_events=funding_events, signal=signal,
-                      params=self.params, rules=self.rules, plan_fn=self.plan_fn, interval_ms=interval_ms)
+                      params=self.params, rules=self.rules, plan_fn=self.plan_fn, interval_ms=interval_ms,
+                      fire_dir=fire_dir)
 
     def reset(self, state: EngineState, reason: str = "operator reset") -> tuple[EngineState, list[Event]]:
         return reset(state, reason)

@@ -430,6 +430,19 @@ def test_no_grid_starts_on_the_first_bar_after_a_data_gap():
     assert state.status is StrategyStatus.ACTIVE  # data flows again: the next signal starts the grid
 
 
+@pytest.mark.parametrize(("fire", "close", "closes"), [(-1, "95.5", True), (-1, "96.5", False), (1, "95.5", False),
+                                                       (0, "95.5", False)])
+def test_a_squeeze_fire_against_the_long_inventory_ends_the_grid(fire, close, closes):
+    p = params(risk={"range_break_closes": 1000})
+    state = new_state("t", p)
+    for i, b in enumerate([flat(0, 100), flat(1, 100), bar(2, 100, 100, close, close)]):
+        state, events = on_bar(state, b, signal=SIG if i == 1 else None, params=p, rules=RULES,
+                               plan_fn=fixed(LONG_PLAN), fire_dir=fire if i == 2 else 0)
+    exits = [e for e in events if isinstance(e, StateChanged) and "squeeze fired" in e.reason]
+    assert bool(exits) is closes
+    assert (state.status is StrategyStatus.IDLE and state.ledger.position == 0) is closes
+
+
 # --- range break, short -------------------------------------------------------------------------------------------
 
 
