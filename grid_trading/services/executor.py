@@ -13,7 +13,6 @@ dedicated connection (PostgreSQL), an fcntl.flock on var/locks/executor-<symbol>
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import dataclasses
 import fcntl
@@ -47,6 +46,7 @@ from grid_trading.services.kline_store import DjangoKlineStore
 from grid_trading.services.symbols import symbol_registry
 from grid_trading.services.transitions import ConcurrentModification, transition
 from grid_trading.services.trigger import signal_transition
+from gridcore.backtest import inputs
 from gridcore.domain.orders import FundingEvent, Order, to_plain
 from gridcore.domain.transitions import (
     ORDER_TRANSITIONS,
@@ -55,7 +55,6 @@ from gridcore.domain.transitions import (
     OrderTrigger,
     SignalStatus,
     SignalTrigger,
-    StrategyStatus,
     StrategyTrigger,
 )
 from gridcore.errors import DataError, GridError, InputError
@@ -178,15 +177,17 @@ def _state_row(symbol: str, market: str, config: GridStrategyConfig, *, create: 
     return row
 
 
-def _start_signal(sig: TradingSignal, open_ms: int) -> StartSignal:
+def _signal_window(sig: TradingSignal) -> tuple[str, int, int]:
+    return sig.status, dt_to_ms(sig.bar_time), dt_to_ms(sig.expires_at)
+
+
+def _start_signal(sig: TradingSignal, open_ms: int, batch: _Batch) -> StartSignal:
     z = sig.zone
     rate = None
     if sig.market == "perp":  # the last settled rate at the bar's open, for the funding guard
-        rate = (FundingRate.objects.filter(symbol=sig.symbol, funding_time__lte=ms_to_dt(open_ms))
-                .order_by("-funding_time").values_list("rate", flat=True).first())
-    return StartSignal(ref=str(sig.pk), direction=sig.direction, s1=Decimal(z.s1), s2=Decimal(z.s2),
-                       r1=Decimal(z.r1), r2=Decimal(z.r2), atr=Decimal(z.atr),
-                       funding_rate=None if rate is None else Decimal(rate))
+        rate = inputs.funding_rate_at(batch.funding_ms, batch.funding_rates, open_ms)
+    return inputs.start_signal(ref=str(sig.pk), direction=sig.direction, s1=z.s1, s2=z.s2, r1=z.r1, r2=z.r2,
+                               atr=z.atr, funding_rate=rate)
 
 
 @dataclass
@@ -199,13 +200,13 @@ class _Batch:
     signals: list[TradingSignal]
     step: int
     notes: list[str] = field(default_factory=list)
-    fires: list[tuple[int, int, int]] = field(default_factory=list)  # (scan ms, valid-until ms, fire_dir)
+    fires: inputs.FireLookup = field(default_factory=lambda: inputs.FireLookup(()))
+    funding_ms: list[int] = field(default_factory=list)  # the settled rates from the last one at or before the
+    funding_rates: list[Decimal] = field(default_factory=list)  # first bar's open: the funding guard's input
 
     def fire_dir_at(self, open_ms: int) -> int:
-        """The squeeze fire direction of the newest scan at or before the bar's open, while that scan is in force
-        (so the answer never depends on how far back a pass loaded scans)."""
-        i = bisect.bisect_right(self.fires, (open_ms, 2**62, 2)) - 1
-        return self.fires[i][2] if i >= 0 and open_ms < self.fires[i][1] else 0
+        """The squeeze fire direction of the scan in force at the bar's open (gridcore.backtest.inputs)."""
+        return self.fires.at(open_ms)
 
 
 def _first_bar_ms(row: StrategyState, step: int, config: GridStrategyConfig, start_ms: int | None) -> int | None:
@@ -238,16 +239,22 @@ def _load_batch(row: StrategyState, config: GridStrategyConfig, *, bound_ms: int
                                                                 strict=True)]
     marks: dict[int, tuple[int, ...]] = {}
     funding: dict[int, list[FundingEvent]] = {}
+    f_ms: list[int] = []
+    f_rates: list[Decimal] = []
     if row.market == "perp" and rows:
         mb = store.load_bars(row.symbol, "mark", row.interval, first, end)
         marks = {int(ms): (int(ms), *(int(x) for x in u)) for ms, u in zip(mb.open_ms.tolist(), mb.units.tolist(),
                                                                              strict=True)}
-        for t, rate in FundingRate.objects.filter(
-                symbol=row.symbol, funding_time__gte=ms_to_dt(first),
+        funding_rows = FundingRate.objects.filter(symbol=row.symbol)
+        before = (funding_rows.filter(funding_time__lte=ms_to_dt(first)).order_by("-funding_time")
+                  .values_list("funding_time", flat=True).first())
+        for t, rate in funding_rows.filter(
+                funding_time__gte=before if before is not None else ms_to_dt(first),
                 funding_time__lt=ms_to_dt(rows[-1][0] + step)).order_by("funding_time").values_list(
                 "funding_time", "rate"):
-            ms = dt_to_ms(t)
-            funding.setdefault(ms - (ms - first) % step, []).append(FundingEvent(ms, Decimal(rate)))
+            f_ms.append(dt_to_ms(t))
+            f_rates.append(Decimal(rate))
+        funding = inputs.group_funding(f_ms, f_rates, first_ms=first, step=step)
     signals = []
     if rows:
         signals = list(TradingSignal.objects.select_related("zone").filter(
@@ -257,24 +264,11 @@ def _load_batch(row: StrategyState, config: GridStrategyConfig, *, bound_ms: int
         symbol=row.symbol, market=row.market, config=config, bar_time__lte=ms_to_dt(rows[-1][0]),
         valid_until__gt=ms_to_dt(first)).order_by("bar_time").values_list("bar_time", "valid_until", "fire_dir")] \
         if rows else []
-    return _Batch(rows, marks, funding, signals, step, fires=fires)
+    return _Batch(rows, marks, funding, signals, step, fires=inputs.FireLookup(fires), funding_ms=f_ms,
+                  funding_rates=f_rates)
 
 
 # --- one bar ------------------------------------------------------------------------------------------------------
-
-
-def _pick_signal(pending: list[TradingSignal], open_ms: int) -> tuple[TradingSignal | None, list[TradingSignal]]:
-    """(the newest NEW signal in force at open_ms, the NEW signals that expired by then)."""
-    current, expired = None, []
-    for sig in pending:
-        if sig.status != SignalStatus.NEW:
-            continue
-        b, e = dt_to_ms(sig.bar_time), dt_to_ms(sig.expires_at)
-        if e <= open_ms:
-            expired.append(sig)
-        elif b <= open_ms:
-            current = sig
-    return current, expired
 
 
 def _ledger_fields(state: EngineState) -> dict[str, Any]:
@@ -350,6 +344,7 @@ class _Persister:
         counts = {"fills": 0, "placed": 0, "consumed": 0, "rejected": 0, "expired": 0}
         prev_last = row.last_bar_time
         fill_seq, event_seq = row.fill_count, row.event_count
+        outcome = inputs.signal_outcome(events, None if signal is None else str(signal.pk))
         with transaction.atomic():
             n = self._cas(new, ts, prev_last, fill_seq + sum(isinstance(e, eng.OrderFilled) for e in events),
                           event_seq + len(events))
@@ -392,10 +387,11 @@ class _Persister:
                                      closed_at=ts)
                 elif isinstance(ev, eng.StateChanged):
                     transition(row, table=STRATEGY_TRANSITIONS, trigger=ev.trigger)
-                    if ev.trigger is StrategyTrigger.START and signal is not None:
+                    if ev.trigger is StrategyTrigger.START and outcome is SignalTrigger.CONSUME and signal:
                         signal_transition(signal, trigger=SignalTrigger.CONSUME, reason=ev.reason)
                         counts["consumed"] += 1
-                elif isinstance(ev, eng.GridRefused) and signal is not None and ev.signal_ref == str(signal.pk):
+                elif isinstance(ev, eng.GridRefused) and outcome is SignalTrigger.REJECT and signal is not None \
+                        and ev.signal_ref == str(signal.pk):
                     signal_transition(signal, trigger=SignalTrigger.REJECT, reason="; ".join(ev.reasons))
                     counts["rejected"] += 1
             if fills:
@@ -455,12 +451,10 @@ def executor_run_once(*, symbol: str, market: str, config: GridStrategyConfig, u
             break
         open_ms = bar[0]
         t0 = time.perf_counter()
-        sig, expired = _pick_signal(batch.signals, open_ms)
-        if sig is not None and state.status not in (StrategyStatus.IDLE, StrategyStatus.HALTED):
-            sig = None  # a grid runs: the signal waits (and expires) - one grid per symbol
+        sig, expired = inputs.signal_for_bar(batch.signals, open_ms, state.status, window=_signal_window)
         new, events = eng.on_bar(state, bar, mark_bar=batch.marks.get(open_ms),
                                  funding_events=batch.funding.get(open_ms, ()),
-                                 signal=None if sig is None else _start_signal(sig, open_ms), params=params,
+                                 signal=None if sig is None else _start_signal(sig, open_ms, batch), params=params,
                                  rules=rules, interval_ms=batch.step, fire_dir=batch.fire_dir_at(open_ms))
         counts = persister.write(state, new, events, open_ms, sig, expired)
         state = new

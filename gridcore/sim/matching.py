@@ -254,7 +254,9 @@ class Walk:
                     cand = self._order_candidate(order, a, b)
                     if cand is not None and (best is None or cand[0] < best[0]):
                         best = cand
-            self._full_scan = False
+            # An order hit right here (already beyond its trigger) may have company beyond theirs: scan the whole
+            # book again next time, whatever the segment's direction (a flat or receding segment has no bounds).
+            self._full_scan = best is not None and best[1].t == self._t
         for th in thresholds:
             cand = self._threshold_candidate(th)
             if cand is not None and (best is None or cand[0] < best[0]):

@@ -248,3 +248,13 @@ def test_order_ids_are_deterministic_per_strategy_grid_purpose_level_and_sequenc
     assert order_id("btc", 3, FillReason.STOP, None, 58) == "btc-3-S-58"
     assert from_plain(Order, json.loads(json.dumps(to_plain(limit("x", SELL, "100.10"))))) == limit("x", SELL,
                                                                                                     "100.10")
+
+
+def test_every_order_already_beyond_its_trigger_at_the_open_fills():
+    """Regression (hypothesis, CI profile): two sell limits below a flat open; only the first used to fill."""
+    bar = SimBar(0, D("94.7"), D("94.7"), D("94.2"), D("94.2"), D(10))
+    raw = [("o00", "LIMIT", "SELL", 946), ("o01", "LIMIT", "SELL", 903)]
+    touch = simulate_bar(build(raw), bar, policy=policy(0, "bar_direction"), costs=COSTS, tick=TICK)
+    through = simulate_bar(build(raw), bar, policy=policy(1, "bar_direction"), costs=COSTS, tick=TICK)
+    assert {f.order_id for f in touch} == {"o00", "o01"}
+    assert {f.order_id for f in through} == {"o01"}  # 94.7 is not one tick through 94.6

@@ -1,0 +1,95 @@
+"""The backtest report: one offline HTML page (figures inline as base64 PNG) with candles, zone boxes, grid levels
+and fills, the equity curve and drawdown below, and the metrics table conservative vs optimistic."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from gridcore.bars import Bars, resample  # noqa: E402
+from gridcore.reporting.zone_plot import _candles, png_data_uri  # noqa: E402
+from gridcore.timeframes import interval_ms  # noqa: E402
+
+MAX_CANDLES = 1500
+
+
+def _chart_bars(bars: Bars) -> Bars:
+    for iv in ("1h", "4h", "1d"):
+        if len(bars) <= MAX_CANDLES:
+            return bars
+        if interval_ms(iv) > bars.interval_ms:
+            bars = resample(bars, iv)
+    return bars
+
+
+def _t(ms) -> np.datetime64:
+    return np.datetime64(int(ms), "ms")
+
+
+def backtest_figure(result, exec_bars: Bars):
+    bars = _chart_bars(exec_bars.slice_ms(result.start_ms, result.end_ms))
+    fig, (ax, ax_eq, ax_dd) = plt.subplots(3, 1, figsize=(14, 10), sharex=True,
+                                           gridspec_kw={"height_ratios": [3, 1.2, 0.8]})
+    if len(bars):
+        _candles(ax, bars)
+    for z in result.zones:
+        if not z.valid:
+            continue
+        x0, x1 = _t(z.bar_ms), _t(z.valid_until_ms)
+        ax.fill_between([x0, x1], z.s1, z.r1, color="#90caf9", alpha=0.15, linewidth=0)
+        ax.hlines([z.s2, z.r2], x0, x1, colors="#5c6bc0", linewidth=0.5, alpha=0.6)
+    for g in result.grids:
+        end = g.ended_ms if g.ended_ms is not None else result.end_ms
+        ax.hlines([float(x) for x in g.levels], _t(g.started_ms), _t(end), colors="#ff9800", linewidth=0.6)
+    for side, marker, colour in (("BUY", "^", "#00897b"), ("SELL", "v", "#d81b60")):
+        pts = [(f.fill.ts_ms, float(f.fill.price)) for _, f in result.fills if f.fill.side.value == side]
+        if pts:
+            ax.scatter([_t(t) for t, _ in pts], [p for _, p in pts], marker=marker, s=22, color=colour,
+                       zorder=5, label=f"{side.lower()} fills")
+    ax.set_title(f"{result.symbol} {result.market}: candles, zones (S1..R1 boxes, S2/R2 lines), grid levels, fills")
+    if result.fills:
+        ax.legend(loc="upper left")
+    xs = [_t(p.bar_ms) for p in result.equity]
+    ax_eq.plot(xs, [float(p.equity) for p in result.equity], color="#3949ab", linewidth=0.9)
+    ax_eq.set_ylabel("equity (USDT)")
+    ax_dd.fill_between(xs, [-100 * float(p.drawdown) for p in result.equity], 0, color="#e53935", alpha=0.5)
+    ax_dd.set_ylabel("drawdown %")
+    fig.tight_layout()
+    return fig
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return html.escape("n/a" if v is None else str(v))
+
+
+def write_backtest_report(path: Path, *, doc: dict, result, exec_bars: Bars) -> Path:
+    fig = backtest_figure(result, exec_bars)
+    uri = png_data_uri(fig)
+    plt.close(fig)
+    a, b = doc["results"]["headline"], doc["results"]["optimistic"]
+    keys = [k for k in a if k != "counts"]
+    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{_cell(a[k])}</td><td>{_cell(b[k])}</td></tr>" for k in keys)
+    rows += "".join(f"<tr><td>{html.escape(k)}</td><td>{a['counts'][k]}</td><td>{b['counts'][k]}</td></tr>"
+                    for k in a["counts"])
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in doc.get("notes", []))
+    title = f"backtest {doc['symbol']} {doc['market']} {doc['start']} .. {doc['end']}"
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            "<style>body{font-family:sans-serif;margin:1em}table{border-collapse:collapse}"
+            "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}td:first-child{text-align:left}</style>"
+            f"</head><body><h1>{html.escape(title)}</h1>"
+            f"<p>execution {doc['exec_interval']} bars; config {html.escape(doc['config'])} "
+            f"({doc['config_hash'][:12]}); code {html.escape(doc['code_version'])}; data {doc['data_checksum'][:16]}"
+            f"</p><img alt='chart' style='max-width:100%' src='{uri}'>"
+            "<table><tr><th>metric</th><th>conservative (headline)</th><th>optimistic</th></tr>"
+            f"{rows}</table><ul>{notes}</ul></body></html>")
+    Path(path).write_text(page, encoding="utf-8")
+    return Path(path)
