@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from grid_trading.models import FundingRate, GridStrategyConfig, GridZone, KlineChunk, TradingSignal
+from grid_trading.models import (
+    BacktestRun,
+    FundingRate,
+    GridFill,
+    GridOrder,
+    GridStrategyConfig,
+    GridZone,
+    KlineChunk,
+    StrategyState,
+    TradingSignal,
+)
 
 
 @admin.register(GridStrategyConfig)
@@ -68,3 +78,29 @@ class TradingSignalAdmin(ReadOnlyAdmin):
     list_display = ["symbol", "market", "bar_time", "direction", "status", "strength", "zone"]
     list_filter = ["symbol", "market", "direction", "status"]
     date_hierarchy = "bar_time"
+
+
+@admin.register(StrategyState)
+class StrategyStateAdmin(ReadOnlyAdmin):
+    list_display = ["symbol", "market", "config", "status", "position", "equity", "peak_equity", "last_bar_time"]
+    list_filter = ["symbol", "market", "status"]
+    exclude = ["engine_state"]
+
+
+@admin.register(GridOrder)
+class GridOrderAdmin(ReadOnlyAdmin):
+    list_display = ["order_id", "side", "kind", "price", "qty", "level", "status", "placed_at", "closed_at"]
+    list_filter = ["status", "side", "kind"]
+
+
+@admin.register(GridFill)
+class GridFillAdmin(ReadOnlyAdmin):
+    list_display = ["ts", "side", "price", "qty", "fee", "liquidity", "reason", "position_after", "equity_after"]
+    list_filter = ["reason", "liquidity", "side"]
+    date_hierarchy = "ts"
+
+
+@admin.register(BacktestRun)
+class BacktestRunAdmin(ReadOnlyAdmin):
+    list_display = ["symbol", "market", "start", "end", "exec_interval", "config", "config_hash", "created_at"]
+    list_filter = ["symbol", "market"]
