@@ -78,12 +78,3 @@ def _record(zone: GridZone, config: GridStrategyConfig, ev, expires_ms: int) -> 
 
 def signal_transition(signal: TradingSignal, *, trigger: SignalTrigger, reason: str = "") -> str:
     return transition(signal, table=SIGNAL_TRANSITIONS, trigger=trigger, status_reason=reason)
-
-
-def signal_expire_stale(*, symbol: str, market: str, now_ms: int) -> int:
-    n = 0
-    for sig in TradingSignal.objects.filter(symbol=symbol, market=market, status=SignalStatus.NEW,
-                                            expires_at__lte=ms_to_dt(now_ms)):
-        signal_transition(sig, trigger=SignalTrigger.EXPIRE, reason=f"not used by {ms_to_iso(now_ms)}")
-        n += 1
-    return n

@@ -8,7 +8,7 @@ from grid_trading.management.commands._base import GridCommand
 from grid_trading.services.configs import config_default, config_get, config_params
 from grid_trading.services.fetch import clock_now_ms
 from grid_trading.services.symbols import symbol_registry
-from grid_trading.services.trigger import last_trigger_time, signal_expire_stale, signal_trigger
+from grid_trading.services.trigger import last_trigger_time, signal_trigger
 from gridcore.strategy.trigger import TRIGGER_WINDOW_BARS
 from gridcore.timeframes import interval_ms, ms_to_iso, parse_utc
 
@@ -38,7 +38,6 @@ class Command(GridCommand):
         else:
             now_ms = clock_now_ms(exchange=o["fetch"], market=o["market"])
             at_ms = last_trigger_time(now_ms, params)
-            signal_expire_stale(symbol=symbol, market=o["market"], now_ms=now_ms)
         if o["fetch"]:
             from grid_trading.services.fetch import klines_fetch_window
 
