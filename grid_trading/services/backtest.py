@@ -127,7 +127,7 @@ def backtest_load(*, symbol: str, market: str, params: StrategyParams, start_ms:
 def backtest_run(*, symbol: str, market: str, start_ms: int, end_ms: int, config: GridStrategyConfig,
                  exec_interval: str = "auto", fill_policy: str = "headline",
                  progress: Callable[[str, int, int], None] | None = None,
-                 record: bool = True, report: Path | None = None,
+                 record: bool = True, report: Path | None = None, slippage_mode: str = "normal",
                  ) -> tuple[BacktestRun | None, dict[str, BacktestResult], dict[str, Any]]:
     """Run both fill policies (the asked one is the headline of the summary); returns (run, results, document)."""
     if market not in ("perp", "spot"):
@@ -145,12 +145,13 @@ def backtest_run(*, symbol: str, market: str, start_ms: int, end_ms: int, config
     results = {p: run_backtest(profile_bars=data.profile, trend_bars=data.trend, trigger_bars=data.trigger,
                                exec_bars=data.exec, mark_bars=data.mark, funding=data.funding, start_ms=start_ms,
                                end_ms=end_ms, params=params, rules=rules, policy=p, progress=progress,
-                               replay=replay) for p in POLICIES}
+                               replay=replay, slippage_mode=slippage_mode) for p in POLICIES}
     runtime = time.perf_counter() - t0
     metrics = {p: backtest_metrics(r) for p, r in results.items()}
     doc: dict[str, Any] = {
         "symbol": symbol, "market": market, "start": ms_to_iso(start_ms), "end": ms_to_iso(end_ms),
         "exec_interval": data.exec.interval, "headline_policy": headline, "config": config.ref,
+        "slippage_mode": slippage_mode,
         "config_hash": config.config_hash, "code_version": code_version(), "data_checksum": data.checksum,
         "data_series": data.series, "runtime_s": round(runtime, 3), "bars_per_s": round(
             sum(r.bars for r in results.values()) / runtime, 1) if runtime > 0 else None,

@@ -206,9 +206,11 @@ def replay_for_backtest(*, profile_bars: Bars, trend_bars: Bars, trigger_bars: B
 def run_backtest(*, profile_bars: Bars, trend_bars: Bars, trigger_bars: Bars, exec_bars: Bars,
                  mark_bars: Bars | None = None, funding: tuple | None = None, start_ms: int, end_ms: int,
                  params: StrategyParams, rules: SymbolRules, policy: FillPolicyName = "headline",
-                 progress: Progress | None = None, replay: ReplayResult | None = None) -> BacktestResult:
+                 progress: Progress | None = None, replay: ReplayResult | None = None,
+                 slippage_mode: str = "normal") -> BacktestResult:
     """Replay [start_ms, end_ms) in memory. `funding` is (times ms, rates) of the settled funding (perp only);
-    `replay` reuses a replay_for_backtest of the same inputs (both policies of one run)."""
+    `replay` reuses a replay_for_backtest of the same inputs (both policies of one run); `slippage_mode` is the
+    engine's normal / stress / crash slippage of §5.4."""
     if end_ms <= start_ms:
         raise InputError(f"expected end after start, was {ms_to_iso(start_ms)} .. {ms_to_iso(end_ms)}")
     market = exec_bars.market
@@ -234,7 +236,7 @@ def run_backtest(*, profile_bars: Bars, trend_bars: Bars, trigger_bars: Bars, ex
     fires = inputs.FireLookup((z.bar_ms, z.valid_until_ms, z.fire_dir) for z in replay.zones)
 
     state = eng.new_state(f"backtest.{exec_bars.symbol}.{market}", params, policy=policy,
-                          liquidation=market == "perp")
+                          slippage_mode=slippage_mode, liquidation=market == "perp")
     initial = state.ledger.equity
     book = _Book()
     curve: list[EquityPoint] = []
