@@ -70,6 +70,8 @@ class Command(GridCommand):
                             help="the headline policy (the other one is shown beside it)")
         parser.add_argument("--json", nargs="?", const="-", metavar="FILE",
                             help="write the results document to FILE (no FILE or '-': stdout)")
+        parser.add_argument("--slippage", default="normal", choices=["normal", "stress", "crash"],
+                            help="market/stop slippage of §5.4: 0.05 %%, stress 0.10 %%, crash max(0.10 %%, 0.25 (H-L)/O)")
         parser.add_argument("--trades", metavar="FILE.csv", help="write the headline trade log (CSV)")
         parser.add_argument("--equity", metavar="FILE.csv", help="write the headline equity curve (CSV)")
         parser.add_argument("--report", metavar="FILE.html", help="write an offline HTML report")
@@ -91,6 +93,7 @@ class Command(GridCommand):
         run, results, doc = backtest_run(symbol=symbol, market=o["market"], start_ms=start_ms, end_ms=end_ms,
                                          config=config, exec_interval=o["exec_interval"],
                                          fill_policy=o["fill_policy"], progress=progress,
+                                         slippage_mode=o["slippage"],
                                          report=Path(o["report"]) if o["report"] else None)
         head = results[doc["headline_policy"]]
         if o["trades"]:
