@@ -71,7 +71,7 @@ class Command(GridCommand):
         parser.add_argument("--json", nargs="?", const="-", metavar="FILE",
                             help="write the results document to FILE (no FILE or '-': stdout)")
         parser.add_argument("--slippage", default="normal", choices=["normal", "stress", "crash"],
-                            help="market/stop slippage (§5.4): 0.05 %%, stress 0.10 %%, crash max(0.10 %%, 0.25(H-L)/O)")
+                            help="market/stop slippage (§5.4): 0.05 %%, stress 0.10 %%, crash max(stress, 0.25(H-L)/O)")
         parser.add_argument("--trades", metavar="FILE.csv", help="write the headline trade log (CSV)")
         parser.add_argument("--equity", metavar="FILE.csv", help="write the headline equity curve (CSV)")
         parser.add_argument("--report", metavar="FILE.html", help="write an offline HTML report")
