@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -33,3 +34,18 @@ def shared_file(name: str) -> Path:
 def data_dir() -> Path:
     shared_file("README.md")
     return DATA_DIR
+
+
+@contextlib.contextmanager
+def real_files_imported(django_db_blocker, *names: str):
+    """Import files of ../shared/data into the test database for a module's tests, and empty the store after."""
+    from grid_trading.models import FundingRate, KlineChunk
+    from grid_trading.services.klines import klines_import_file
+
+    paths = [shared_file(n) for n in names]
+    with django_db_blocker.unblock():
+        for path in paths:
+            klines_import_file(path=path)
+        yield
+        KlineChunk.objects.all().delete()
+        FundingRate.objects.all().delete()

@@ -10,25 +10,21 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from grid_trading.models import BacktestRun, FundingRate, KlineChunk
+from grid_trading.models import BacktestRun
 from grid_trading.services.backtest import backtest_run
 from grid_trading.services.configs import config_default
-from grid_trading.services.klines import klines_import_file
 from gridcore.timeframes import parse_utc
-from tests.conftest import shared_file
+from tests.conftest import real_files_imported
 
 pytestmark = [pytest.mark.django_db, pytest.mark.realdata]
 
 
 @pytest.fixture(scope="module")
 def perp_data(django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock():
-        klines_import_file(path=shared_file("BTCUSDT-1h-perp-2019-09-08_2023-12-31.csv.gz"))
-        klines_import_file(path=shared_file("BTCUSDT-5m-perp-2023-01-01_2023-12-31.csv.gz"))
-        klines_import_file(path=shared_file("BTCUSDT-fundingRate-perp-2019-09-10_2023-12-31.csv.gz"))
+    with real_files_imported(django_db_blocker, "BTCUSDT-1h-perp-2019-09-08_2023-12-31.csv.gz",
+                             "BTCUSDT-5m-perp-2023-01-01_2023-12-31.csv.gz",
+                             "BTCUSDT-fundingRate-perp-2019-09-10_2023-12-31.csv.gz"):
         yield
-        KlineChunk.objects.all().delete()
-        FundingRate.objects.all().delete()
 
 
 def _run(start: str, end: str, **kw):

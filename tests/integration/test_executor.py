@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, IntegrityError, transaction
 
-from grid_trading.models import GridFill, GridOrder, KlineChunk, StrategyState, TradingSignal
+from grid_trading.models import GridFill, GridOrder, StrategyState, TradingSignal
 from grid_trading.models.execution import ExecutionEvent
 from grid_trading.services.configs import config_default
 from grid_trading.services.executor import executor_lock
@@ -19,7 +19,7 @@ from grid_trading.services.klines import klines_import_file
 from grid_trading.services.transitions import transition
 from gridcore.domain.fsm import InvalidTransition
 from gridcore.domain.transitions import STRATEGY_TRANSITIONS, StrategyTrigger
-from tests.conftest import shared_file
+from tests.conftest import real_files_imported, shared_file
 
 pytestmark = [pytest.mark.django_db, pytest.mark.realdata]
 STATUS_FIELDS = {"state", "position", "entry_price", "equity", "cash", "realised_grid_profit", "unrealised_pnl",
@@ -28,15 +28,10 @@ STATUS_FIELDS = {"state", "position", "entry_price", "equity", "cash", "realised
 
 @pytest.fixture(scope="module")
 def perp_2023(django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock():
-        klines_import_file(path=shared_file("BTCUSDT-1h-perp-2019-09-08_2023-12-31.csv.gz"))
-        klines_import_file(path=shared_file("BTCUSDT-5m-perp-2023-01-01_2023-12-31.csv.gz"))
-        klines_import_file(path=shared_file("BTCUSDT-fundingRate-perp-2019-09-10_2023-12-31.csv.gz"))
+    with real_files_imported(django_db_blocker, "BTCUSDT-1h-perp-2019-09-08_2023-12-31.csv.gz",
+                             "BTCUSDT-5m-perp-2023-01-01_2023-12-31.csv.gz",
+                             "BTCUSDT-fundingRate-perp-2019-09-10_2023-12-31.csv.gz"):
         yield
-        KlineChunk.objects.all().delete()
-        from grid_trading.models import FundingRate
-
-        FundingRate.objects.all().delete()
 
 
 @pytest.fixture(autouse=True)
