@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 
 from django.db import transaction
 
@@ -16,7 +15,7 @@ from grid_trading.services.symbols import symbol_registry
 from grid_trading.services.transitions import zone_transition
 from gridcore.domain.transitions import ZoneStatus, ZoneTrigger
 from gridcore.params import StrategyParams
-from gridcore.strategy.scanner import TREND_WINDOW_BARS, ZoneScan, scan_zone
+from gridcore.strategy.scanner import TREND_WINDOW_BARS, ZoneScan, scan_zone, zone_atr_decimal, zone_decimal
 from gridcore.timeframes import floor_to, interval_ms, ms_to_dt
 
 
@@ -52,10 +51,6 @@ def zone_compute(*, symbol: str, market: str, at_ms: int, params: StrategyParams
     return scan_zone(profile_bars=profile, trend_bars=trend, at_ms=at_ms, params=params, tick=tick, ltf_bars=ltf)
 
 
-def _dec(x: float | None) -> Decimal | None:
-    return None if x is None else Decimal(repr(x))
-
-
 def zone_scan(*, symbol: str, market: str, at_ms: int, config: GridStrategyConfig) -> ScanOutcome:
     """Scan and persist. The same (symbol, market, bar, config) returns the stored zone; a newer zone supersedes
     the active one; a scan older than the active zone is stored as already SUPERSEDED."""
@@ -73,9 +68,9 @@ def zone_scan(*, symbol: str, market: str, at_ms: int, config: GridStrategyConfi
             zone_transition(active, trigger=ZoneTrigger.SUPERSEDE)
         zone = GridZone.objects.create(
             symbol=symbol, market=market, bar_time=bar_time, config=config, config_hash=config.config_hash,
-            code_version=code_version(), price=_dec(scan.price), s2=_dec(scan.s2), s1=_dec(scan.s1),
-            r1=_dec(scan.r1), r2=_dec(scan.r2), poc=_dec(scan.poc), vah=_dec(scan.vah), val=_dec(scan.val),
-            ma25=_dec(scan.ma25), atr=_dec(round(scan.atr, 8) if scan.atr is not None else None), bias=scan.bias,
+            code_version=code_version(),
+            **{k: zone_decimal(getattr(scan, k)) for k in ("price", "s2", "s1", "r1", "r2", "poc", "vah", "val")},
+            ma25=zone_decimal(scan.ma25), atr=zone_atr_decimal(scan.atr), bias=scan.bias,
             squeeze_state=scan.squeeze_state, fire_dir=scan.fire_dir, valid=scan.valid, reasons=list(scan.reasons),
             details=scan.details, valid_until=ms_to_dt(scan.valid_until_ms), status=status,
         )

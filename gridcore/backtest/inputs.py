@@ -25,6 +25,7 @@ from gridcore.domain.orders import FundingEvent
 from gridcore.domain.transitions import SignalStatus, SignalTrigger, StrategyStatus, StrategyTrigger
 from gridcore.strategy import engine as eng
 from gridcore.strategy.engine import StartSignal
+from gridcore.strategy.scanner import zone_atr_decimal, zone_decimal  # noqa: F401  (re-exported: inputs.zone_decimal)
 
 S = TypeVar("S")
 # A signal's (status, bar_ms, expires_ms): lets one selection work on TradingSignal rows and backtest records.
@@ -66,16 +67,6 @@ def signal_outcome(events: Sequence[eng.Event], ref: str | None) -> SignalTrigge
         if isinstance(ev, eng.GridRefused) and ev.signal_ref == ref:
             return SignalTrigger.REJECT
     return None
-
-
-def zone_decimal(x: float | None) -> Decimal | None:
-    """The stored (GridZone) form of a scan's float number: its shortest repr, exactly."""
-    return None if x is None else Decimal(repr(x))
-
-
-def zone_atr_decimal(atr: float | None) -> Decimal | None:
-    """The stored form of a scan's ATR (rounded to the column's 8 decimals)."""
-    return None if atr is None else Decimal(repr(round(atr, 8)))
 
 
 def start_signal(*, ref: str, direction: str, s1, s2, r1, r2, atr, funding_rate=None) -> StartSignal:

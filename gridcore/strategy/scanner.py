@@ -66,6 +66,16 @@ class ZoneScan:
         return d
 
 
+def zone_decimal(x: float | None) -> Decimal | None:
+    """The stored (GridZone) form of a scan's float number: its shortest repr, exactly."""
+    return None if x is None else Decimal(repr(x))
+
+
+def zone_atr_decimal(atr: float | None) -> Decimal | None:
+    """The stored form of a scan's ATR (rounded to the column's 8 decimals)."""
+    return None if atr is None else Decimal(repr(round(atr, 8)))
+
+
 def _tail_window(bars: Bars, at_ms: int, n_bars: int, what: str, stale_intervals: int) -> Bars:
     """The last n_bars interval slots closed by at_ms, refusing stale or too-gappy data."""
     iv = bars.interval_ms
