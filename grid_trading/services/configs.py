@@ -176,3 +176,8 @@ def config_export(cfg: GridStrategyConfig, *, fmt: ConfigFormat = "toml") -> str
 def config_diff(a: GridStrategyConfig, b: GridStrategyConfig) -> list[tuple[str, Any, Any]]:
     """(dotted key, value in a, value in b) for every parameter that differs."""
     return diff_params(config_params(a), config_params(b))
+
+
+def config_resolve(ref: str | None) -> GridStrategyConfig:
+    """What a command's --config means: the given NAME[@VERSION], or the default config when none is given."""
+    return config_get(ref=ref) if ref else config_default()

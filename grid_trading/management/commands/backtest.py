@@ -11,7 +11,7 @@ from django.core.management.base import CommandError
 
 from grid_trading.management.commands._base import GridCommand
 from grid_trading.services.backtest import backtest_run, write_equity_csv, write_trade_log
-from grid_trading.services.configs import config_default, config_get
+from grid_trading.services.configs import config_resolve
 from grid_trading.services.symbols import symbol_registry
 from gridcore.timeframes import parse_utc
 
@@ -78,7 +78,7 @@ class Command(GridCommand):
 
     def handle(self, *args, **o):
         symbol = symbol_registry().normalize(o["symbol"])
-        config = config_get(ref=o["config"]) if o["config"] else config_default()
+        config = config_resolve(o["config"])
         start_ms, end_ms = parse_utc(o["start"]), parse_utc(o["end"])
         if end_ms <= start_ms:
             raise CommandError(f"--end: expected a time after --start {o['start']}, was {o['end']}")

@@ -12,7 +12,7 @@ import time
 from django.db import close_old_connections, connection
 
 from grid_trading.management.commands._base import GridCommand
-from grid_trading.services.configs import config_default, config_get
+from grid_trading.services.configs import config_params, config_resolve
 from grid_trading.services.executor import (
     executor_lock,
     executor_reset,
@@ -44,7 +44,7 @@ class Command(GridCommand):
     def handle(self, *args, **o):
         symbol = symbol_registry().normalize(o["symbol"])
         market = o["market"]
-        config = config_get(ref=o["config"]) if o["config"] else config_default()
+        config = config_resolve(o["config"])
         key = dict(symbol=symbol, market=market, config=config)
         if o["status"]:
             res = executor_status(**key)
@@ -86,9 +86,7 @@ class Command(GridCommand):
                 signal.signal(s, h)
         self.emit(o, res, text=_run_text(res))
 
-
     def _fetch(self, symbol, market, config) -> int:
-        from grid_trading.services.configs import config_params
         from grid_trading.services.fetch import klines_fetch_recent
 
         params = config_params(config)

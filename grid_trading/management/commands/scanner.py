@@ -7,7 +7,7 @@ from pathlib import Path
 from django.core.management.base import CommandError
 
 from grid_trading.management.commands._base import GridCommand
-from grid_trading.services.configs import config_default, config_get, config_params
+from grid_trading.services.configs import config_params, config_resolve
 from grid_trading.services.fetch import clock_now_ms
 from grid_trading.services.scanner import last_scan_time, zone_as_dict, zone_expire_stale, zone_scan
 from grid_trading.services.symbols import symbol_registry
@@ -30,7 +30,7 @@ class Command(GridCommand):
 
     def handle(self, *args, **o):
         symbol = symbol_registry().normalize(o["symbol"])
-        config = config_get(ref=o["config"]) if o["config"] else config_default()
+        config = config_resolve(o["config"])
         params = config_params(config)
         now_ms = clock_now_ms(exchange=o["fetch"], market=o["market"])
         if o["at"]:

@@ -7,7 +7,7 @@ from pathlib import Path
 from django.conf import settings
 
 from grid_trading.management.commands._base import GridCommand
-from grid_trading.services.configs import config_default, config_get
+from grid_trading.services.configs import config_resolve
 from grid_trading.services.scenarios import scenarios_run
 from gridcore.backtest.scenarios import CRASH_SUITE
 
@@ -23,7 +23,7 @@ class Command(GridCommand):
         super().add_arguments(parser)
 
     def handle(self, *args, **o):
-        config = config_get(ref=o["config"]) if o["config"] else config_default()
+        config = config_resolve(o["config"])
         rows = scenarios_run(config=config, names=o["only"], data_dir=o["data"] or Path(settings.DATA_DIR),
                              slippage_mode=o["slippage"], progress=self.progress)
         self.emit(o, {"config": config.ref, "slippage": o["slippage"], "scenarios": rows}, text=_table(rows))

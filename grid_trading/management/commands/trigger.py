@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import CommandError
 
 from grid_trading.management.commands._base import GridCommand
-from grid_trading.services.configs import config_default, config_get, config_params
+from grid_trading.services.configs import config_params, config_resolve
 from grid_trading.services.fetch import clock_now_ms
 from grid_trading.services.symbols import symbol_registry
 from grid_trading.services.trigger import last_trigger_time, signal_trigger
@@ -27,7 +27,7 @@ class Command(GridCommand):
 
     def handle(self, *args, **o):
         symbol = symbol_registry().normalize(o["symbol"])
-        config = config_get(ref=o["config"]) if o["config"] else config_default()
+        config = config_resolve(o["config"])
         params = config_params(config)
         if o["at"]:
             at_ms = parse_utc(o["at"])
