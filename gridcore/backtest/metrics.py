@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
+
 from gridcore.domain.orders import FillReason
 from gridcore.timeframes import DAY_MS, interval_ms
 
@@ -30,29 +32,23 @@ DAYS_PER_YEAR = 365
 
 
 def max_drawdown(initial: float, equity: Sequence[float]) -> float:
-    peak, worst = initial, 0.0
-    for e in equity:
-        peak = max(peak, e)
-        worst = max(worst, 1 - e / peak)
-    return worst
+    eq = np.asarray(equity, dtype=np.float64)
+    if not len(eq):
+        return 0.0
+    peak = np.maximum.accumulate(np.maximum(eq, initial))
+    return max(0.0, float((1 - eq / peak).max()))
 
 
 def daily_returns(initial: float, bar_ms: Sequence[int], equity: Sequence[float]) -> list[float]:
     """Returns of the end-of-UTC-day equity (the last bar of each day that has bars)."""
-    closes: list[float] = []
-    day = None
-    for ms, e in zip(bar_ms, equity, strict=True):
-        d = ms // DAY_MS
-        if d != day:
-            closes.append(e)
-            day = d
-        else:
-            closes[-1] = e
-    out, prev = [], initial
-    for e in closes:
-        out.append(e / prev - 1)
-        prev = e
-    return out
+    days = np.asarray(bar_ms, dtype=np.int64) // DAY_MS
+    eq = np.asarray(equity, dtype=np.float64)
+    if len(eq) != len(days):
+        raise ValueError(f"expected one time per equity value, was {len(days)} times and {len(eq)} values")
+    if not len(eq):
+        return []
+    closes = eq[np.r_[np.flatnonzero(np.diff(days)), len(eq) - 1]]
+    return (closes / np.r_[initial, closes[:-1]] - 1).tolist()
 
 
 def sharpe(returns: Sequence[float]) -> float | None:
@@ -86,7 +82,7 @@ def calmar(total_return: float, days: float, mdd: float) -> float | None:
 def curve_metrics(*, initial: float, bar_ms: Sequence[int], equity: Sequence[float], positions: Sequence[float],
                   interval_ms: int) -> dict[str, Any]:
     """The figures of an equity curve alone (floats)."""
-    final = equity[-1] if equity else initial
+    final = float(equity[-1]) if len(equity) else initial
     total = final / initial - 1
     mdd = max_drawdown(initial, equity)
     days = len(equity) * interval_ms / DAY_MS
@@ -94,17 +90,16 @@ def curve_metrics(*, initial: float, bar_ms: Sequence[int], equity: Sequence[flo
     return {"initial_equity": initial, "final_equity": final, "total_return": total,
             "annualised_return": annualised_return(total, days), "max_drawdown": mdd,
             "sharpe": sharpe(rets), "sortino": sortino(rets), "calmar": calmar(total, days, mdd),
-            "days": days, "time_in_market": (sum(1 for p in positions if p != 0) / len(positions)) if positions
-            else 0.0}
+            "days": days, "time_in_market": float(np.count_nonzero(np.asarray(positions))) / len(positions)
+            if len(positions) else 0.0}
 
 
 def backtest_metrics(result) -> dict[str, Any]:
     """Every figure of a BacktestResult; money as exact decimal strings, ratios as floats."""
     led = result.final.ledger
-    curve = result.equity
-    out = curve_metrics(initial=float(result.initial_equity), bar_ms=[p.bar_ms for p in curve],
-                        equity=[float(p.equity) for p in curve], positions=[float(p.position) for p in curve],
-                        interval_ms=interval_ms(result.exec_interval))
+    curve = result.equity.floats()
+    out = curve_metrics(initial=float(result.initial_equity), bar_ms=curve["bar_ms"], equity=curve["equity"],
+                        positions=curve["position"], interval_ms=interval_ms(result.exec_interval))
     fills = [ev for _, ev in result.fills]
     slippage = sum((ev.fill.slippage_cost for ev in fills), Decimal(0))
     reasons = Counter(ev.fill.reason.value for ev in fills)

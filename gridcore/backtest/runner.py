@@ -21,6 +21,8 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from gridcore.backtest import inputs
+from gridcore.backtest.equity import EquityCurve, EquityPoint
+from gridcore.backtest.quiet import MarketArrays, QuietFinder
 from gridcore.bars import Bars
 from gridcore.domain.transitions import SignalStatus, SignalTrigger, StrategyStatus, StrategyTrigger
 from gridcore.errors import InputError
@@ -52,16 +54,6 @@ class BacktestSignal:
 
     def window(self) -> tuple[str, int, int]:
         return self.status, self.bar_ms, self.expires_ms
-
-
-class EquityPoint(NamedTuple):
-    """The account at the close of the execution bar opening at bar_ms."""
-
-    bar_ms: int
-    equity: Decimal
-    drawdown: Decimal  # the engine's: 1 − equity / peak (peak over every booked event and path vertex)
-    position: Decimal
-    mark: Decimal | None
 
 
 @dataclass
@@ -101,7 +93,7 @@ class BacktestResult:
     event_counts: Counter
     exits: list[Exit]
     grids: list[GridRun]
-    equity: list[EquityPoint]
+    equity: EquityCurve
     final: EngineState
     bars: int
     skipped: list[tuple[int, str]] = field(default_factory=list)
@@ -191,10 +183,6 @@ class _Book:
             self.grids[-1].ended_ms = open_ms
 
 
-def _row(ms: int, units) -> tuple[int, ...]:
-    return (int(ms), *(int(x) for x in units))
-
-
 def replay_for_backtest(*, profile_bars: Bars, trend_bars: Bars, trigger_bars: Bars, start_ms: int, end_ms: int,
                         params: StrategyParams, rules: SymbolRules, progress: Progress | None = None) -> ReplayResult:
     """The scanner/trigger replay of a backtest (shared by both fill policies of one run)."""
@@ -207,10 +195,11 @@ def run_backtest(*, profile_bars: Bars, trend_bars: Bars, trigger_bars: Bars, ex
                  mark_bars: Bars | None = None, funding: tuple | None = None, start_ms: int, end_ms: int,
                  params: StrategyParams, rules: SymbolRules, policy: FillPolicyName = "headline",
                  progress: Progress | None = None, replay: ReplayResult | None = None,
-                 slippage_mode: str = "normal") -> BacktestResult:
+                 slippage_mode: str = "normal", fast: bool = True) -> BacktestResult:
     """Replay [start_ms, end_ms) in memory. `funding` is (times ms, rates) of the settled funding (perp only);
     `replay` reuses a replay_for_backtest of the same inputs (both policies of one run); `slippage_mode` is the
-    engine's normal / stress / crash slippage of §5.4."""
+    engine's normal / stress / crash slippage of §5.4. `fast` books provably quiet runs of bars without calling
+    the engine bar by bar (gridcore.backtest.quiet); fast=False calls it for every bar (same result, slower)."""
     if end_ms <= start_ms:
         raise InputError(f"expected end after start, was {ms_to_iso(start_ms)} .. {ms_to_iso(end_ms)}")
     market = exec_bars.market
@@ -221,12 +210,7 @@ def run_backtest(*, profile_bars: Bars, trend_bars: Bars, trigger_bars: Bars, ex
     signals = signals_from_replay(replay, params)
     step = exec_bars.interval_ms
     first = -(-start_ms // step) * step
-    bars = exec_bars.slice_ms(first, end_ms - step + 1)  # bars closed by end_ms
-    rows = [_row(ms, u) for ms, u in zip(bars.open_ms.tolist(), bars.units.tolist(), strict=True)]
-    marks: dict[int, tuple[int, ...]] = {}
-    if mark_bars is not None and len(rows):
-        mb = mark_bars.slice_ms(first, end_ms - step + 1)
-        marks = {int(ms): _row(ms, u) for ms, u in zip(mb.open_ms.tolist(), mb.units.tolist(), strict=True)}
+    market_bars = MarketArrays(exec_bars.slice_ms(first, end_ms - step + 1), mark_bars, first, end_ms, step)
     f_ms: list[int] = []
     f_rates: list[Decimal] = []
     if funding is not None and market == "perp":
@@ -239,17 +223,26 @@ def run_backtest(*, profile_bars: Bars, trend_bars: Bars, trigger_bars: Bars, ex
                           slippage_mode=slippage_mode, liquidation=market == "perp")
     initial = state.ledger.equity
     book = _Book()
-    curve: list[EquityPoint] = []
+    mk = market_bars
+    curve = EquityCurve(mk.open_ms, mk.m_c, mk.m_h, mk.m_l)
+    quiet = QuietFinder(mk, signals, by_bar, fires, params, rules) if fast else None
     pending: list[BacktestSignal] = []  # NEW signals with bar_ms <= the bar's open (the later ones cannot matter)
     nxt = 0
-    total = len(rows)
-    for i, bar in enumerate(rows):
-        open_ms = bar[0]
+    total = len(mk)
+    reported = 0
+    i = 0
+    while i < total:
+        open_ms = int(mk.open_ms[i])
         while nxt < len(signals) and signals[nxt].bar_ms <= open_ms:
             pending.append(signals[nxt])
             nxt += 1
+        if quiet is not None:
+            j, state = quiet.skip(i, state, pending, curve)
+            if j > i:
+                i = j
+                continue
         sig, expired = inputs.signal_for_bar(pending, open_ms, state.status, window=BacktestSignal.window)
-        new, events = eng.on_bar(state, bar, mark_bar=marks.get(open_ms), funding_events=by_bar.get(open_ms, ()),
+        new, events = eng.on_bar(state, mk.row(i), mark_bar=mk.mark_row(i), funding_events=by_bar.get(open_ms, ()),
                                  signal=None if sig is None else _start_signal(sig, open_ms, market, f_ms, f_rates),
                                  params=params, rules=rules, interval_ms=step, fire_dir=fires.at(open_ms))
         outcome = inputs.signal_outcome(events, None if sig is None else str(sig.id))
@@ -262,10 +255,13 @@ def run_backtest(*, profile_bars: Bars, trend_bars: Bars, trigger_bars: Bars, ex
         state = new
         led = state.ledger
         curve.append(EquityPoint(open_ms, led.equity, led.drawdown, led.position, led.mark))
-        if progress is not None and ((i + 1) % 5000 == 0 or i + 1 == total):
-            progress(f"execution {policy}", i + 1, total)
+        i += 1
+        if progress is not None and (i - reported >= 5000 or i == total):
+            reported = i
+            progress(f"execution {policy}", i, total)
+    if progress is not None and reported != total and total:
+        progress(f"execution {policy}", total, total)
     return BacktestResult(symbol=exec_bars.symbol, market=market, exec_interval=exec_bars.interval, policy=policy,
                           start_ms=start_ms, end_ms=end_ms, initial_equity=initial, zones=list(replay.zones),
                           signals=signals, fills=book.fills, event_counts=book.counts, exits=book.exits,
-                          grids=book.grids,
-                          equity=curve, final=state, bars=total, skipped=list(replay.skipped))
+                          grids=book.grids, equity=curve, final=state, bars=total, skipped=list(replay.skipped))
