@@ -141,10 +141,8 @@ class Walk:
         self.filled_levels = filled_levels
         self.book: dict[str, Order] = {o.id: o for o in orders}
         self._triggers: dict[str, tuple[bool, Decimal, int]] = {}
-        # An order can only already be past its trigger at the walk's start or when just added; otherwise the
-        # nearest triggers of each direction bound which segments can hit anything at all.
-        self._full_scan = True
-        self._bounds: tuple[Decimal | None, Decimal | None] | None = None
+        # Triggers sorted in the order a falling (rising) price reaches them: (−y | y, rank, id), built lazily.
+        self._ladders: tuple[list[tuple[Decimal, int, str]], list[tuple[Decimal, int, str]]] | None = None
         self._fresh = [i for i in fresh if i in self.book]
         self._k, self._t = 0, Fraction(0)
         self.price, self.mark = self.trade[0], self.marks[0]
@@ -155,16 +153,15 @@ class Walk:
         """Place an order at the current point; it is checked for marketability at the next `next()`."""
         self.book[order.id] = order
         self._fresh.append(order.id)
-        self._full_scan, self._bounds = True, None
+        self._ladders = None
 
     def update(self, order: Order) -> None:
-        """Replace an order after a partial fill (it keeps its place)."""
+        """Replace an order after a partial fill (it keeps its place and its trigger)."""
         self.book[order.id] = order
-        self._bounds = None
 
     def remove(self, order_id: str) -> None:
-        self.book.pop(order_id, None)
-        self._bounds = None
+        if self.book.pop(order_id, None) is not None:
+            self._ladders = None
 
     @property
     def done(self) -> bool:
@@ -228,35 +225,41 @@ class Walk:
                 return Hit(HitKind.ORDER, self._k, self._t, x, self.mark, order, reference=x)
         return None
 
-    def _may_hit(self, a: Decimal, b: Decimal) -> bool:
-        """False when no order can trigger on a → b (a superset test: every time-eligible order counts)."""
-        if self._full_scan:
-            return True
-        if self._bounds is None:
+    def _ladder(self) -> tuple[list[tuple[Decimal, int, str]], list[tuple[Decimal, int, str]]]:
+        if self._ladders is None:
             falls, rises = [], []
             for order in self.book.values():
-                trigger = self._trigger(order) if order.active_from_ms <= self.ts_ms else None
+                trigger = self._trigger(order)
                 if trigger is not None:
-                    (falls if trigger[0] else rises).append(trigger[1])
-            self._bounds = (max(falls, default=None), min(rises, default=None))
-        top_fall, low_rise = self._bounds
-        if b < a:
-            return top_fall is not None and top_fall >= b
-        return b > a and low_rise is not None and low_rise <= b
+                    falling, y, rank = trigger
+                    (falls if falling else rises).append((-y if falling else y, rank, order.id))
+            self._ladders = (sorted(falls), sorted(rises))
+        return self._ladders
 
     def _segment_hit(self, thresholds: Sequence[MarkThreshold]) -> Hit | None:
+        """The first event on the current segment: the minimum of (t, rank, id) over every eligible order (those
+        already beyond their trigger act at the current point) and every threshold. The ladders give the same
+        minimum as a scan of the whole book: on one ladder, reach order is t order, and equal triggers are sorted by
+        (rank, id)."""
         k = self._k
         a, b = self.trade[k], self.trade[k + 1]
+        x = self.price
         best: tuple[tuple, Hit] | None = None
-        if self._may_hit(a, b):
-            for order in self.book.values():
-                if self._eligible(order):
-                    cand = self._order_candidate(order, a, b)
-                    if cand is not None and (best is None or cand[0] < best[0]):
-                        best = cand
-            # An order hit right here (already beyond its trigger) may have company beyond theirs: scan the whole
-            # book again next time, whatever the segment's direction (a flat or receding segment has no bounds).
-            self._full_scan = best is not None and best[1].t == self._t
+        for ladder, falling in zip(self._ladder(), (True, False), strict=True):
+            moving = (b < a) if falling else (b > a)
+            for key_y, _, oid in ladder:
+                y = -key_y if falling else key_y
+                beyond = y > x if falling else y < x
+                if not beyond and not (moving and ((b <= y) if falling else (b >= y))):
+                    break  # this trigger and every later one lie beyond the segment's end
+                order = self.book[oid]
+                if not self._eligible(order):
+                    continue
+                cand = self._order_candidate(order, a, b)
+                if cand is not None and (best is None or cand[0] < best[0]):
+                    best = cand
+                if not beyond:
+                    break  # the first eligible trigger along the segment: later ones are reached later
         for th in thresholds:
             cand = self._threshold_candidate(th)
             if cand is not None and (best is None or cand[0] < best[0]):
