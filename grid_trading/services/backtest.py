@@ -22,8 +22,10 @@ from gridcore.backtest.runner import BacktestResult, replay_for_backtest, run_ba
 from gridcore.bars import Bars, empty_bars
 from gridcore.errors import DataError, InputError
 from gridcore.params import StrategyParams
+from gridcore.ports import KlineStore
 from gridcore.strategy.scanner import TREND_WINDOW_BARS
 from gridcore.strategy.trigger import TRIGGER_WINDOW_BARS
+from gridcore.synthetic import GENERATED_LABEL
 from gridcore.timeframes import DAY_MS, interval_ms, ms_to_dt, ms_to_iso
 
 POLICIES = ("headline", "optimistic")
@@ -57,7 +59,7 @@ def _covers(b: Bars, start_ms: int, end_ms: int) -> bool:
 
 
 def exec_bars_for(*, symbol: str, market: str, params: StrategyParams, start_ms: int, end_ms: int,
-                  interval: str = "auto", store: DjangoKlineStore) -> Bars:
+                  interval: str = "auto", store: KlineStore) -> Bars:
     """The execution bars: the finest stored interval of params.execution.intervals that covers the period (auto),
     or the interval asked for (stored, or resampled from a finer stored one)."""
     if interval != "auto":
@@ -79,7 +81,7 @@ def exec_bars_for(*, symbol: str, market: str, params: StrategyParams, start_ms:
 
 
 def backtest_load(*, symbol: str, market: str, params: StrategyParams, start_ms: int, end_ms: int,
-                  exec_interval: str = "auto", store: DjangoKlineStore | None = None) -> BacktestData:
+                  exec_interval: str = "auto", store: KlineStore | None = None) -> BacktestData:
     """Every series the backtest reads, with the warm-up windows the scanner and trigger need before start."""
     store = store or DjangoKlineStore()
     if params.volume_profile.distribution == "ltf":
@@ -128,8 +130,16 @@ def backtest_run(*, symbol: str, market: str, start_ms: int, end_ms: int, config
                  exec_interval: str = "auto", fill_policy: str = "headline",
                  progress: Callable[[str, int, int], None] | None = None,
                  record: bool = True, report: Path | None = None, slippage_mode: str = "normal",
+                 store: KlineStore | None = None, data_label: str | None = None,
                  ) -> tuple[BacktestRun | None, dict[str, BacktestResult], dict[str, Any]]:
-    """Run both fill policies (the asked one is the headline of the summary); returns (run, results, document)."""
+    """Run both fill policies (the asked one is the headline of the summary); returns (run, results, document).
+
+    `store` is where the bars are read (default the database); `data_label` says what they are (shown in the
+    summary and the report). A generated market (data_label GENERATED_LABEL, in a scratch store) is never recorded:
+    a BacktestRun always describes real klines."""
+    generated = data_label == GENERATED_LABEL
+    if generated and record:
+        raise InputError("expected record=False for a generated market: a BacktestRun records real klines only")
     if market not in ("perp", "spot"):
         raise InputError(f"expected market perp or spot, was {market!r}")
     if fill_policy not in ("conservative", "optimistic", "headline"):
@@ -139,7 +149,7 @@ def backtest_run(*, symbol: str, market: str, start_ms: int, end_ms: int, config
     params = config_params(config)
     rules = symbol_registry().rules(symbol)
     data = backtest_load(symbol=symbol, market=market, params=params, start_ms=start_ms, end_ms=end_ms,
-                         exec_interval=exec_interval)
+                         exec_interval=exec_interval, store=store)
     replay = replay_for_backtest(profile_bars=data.profile, trend_bars=data.trend, trigger_bars=data.trigger,
                                  start_ms=start_ms, end_ms=end_ms, params=params, rules=rules, progress=progress)
     results = {p: run_backtest(profile_bars=data.profile, trend_bars=data.trend, trigger_bars=data.trigger,
@@ -150,6 +160,7 @@ def backtest_run(*, symbol: str, market: str, start_ms: int, end_ms: int, config
     metrics = {p: backtest_metrics(r) for p, r in results.items()}
     doc: dict[str, Any] = {
         "symbol": symbol, "market": market, "start": ms_to_iso(start_ms), "end": ms_to_iso(end_ms),
+        "data_label": data_label, "generated": generated,
         "exec_interval": data.exec.interval, "headline_policy": headline, "config": config.ref,
         "slippage_mode": slippage_mode,
         "config_hash": config.config_hash, "code_version": code_version(), "data_checksum": data.checksum,

@@ -8,12 +8,25 @@ from collections.abc import Callable
 from django.conf import settings
 
 from grid_trading.services.kline_store import DjangoKlineStore
-from gridcore.exchange import BinanceClient
+from gridcore.errors import GridError
+from gridcore.exchange import BinanceClient, RetryPolicy
 from gridcore.timeframes import interval_ms, ms_to_iso
 
 
-def market_data_client() -> BinanceClient:
-    return BinanceClient(base_url=settings.BINANCE_BASE_URL or None)
+def market_data_client(**kw) -> BinanceClient:
+    """The Binance client at settings.BINANCE_BASE_URL; `kw` (timeout_ms, retry, ...) go to BinanceClient."""
+    return BinanceClient(base_url=settings.BINANCE_BASE_URL or None, **kw)
+
+
+def exchange_reachable(*, timeout_ms: int = 5_000, retries: int = 1) -> str | None:
+    """None when Binance (or BINANCE_BASE_URL) answers a server-time request quickly, else why not: a cheap probe
+    (short timeout, one retry) before a download, so an offline machine finds out in seconds."""
+    try:
+        with market_data_client(timeout_ms=timeout_ms, retry=RetryPolicy(max_retries=retries)) as client:
+            client.server_time_ms("perp")
+    except GridError as e:
+        return str(e).splitlines()[0]
+    return None
 
 
 def _progress(say: Callable[[str], None] | None, what: str):

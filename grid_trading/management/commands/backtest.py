@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from django.core.management.base import CommandError
@@ -47,6 +48,8 @@ def summary(doc: dict) -> str:
              f"{doc['code_version']}, data {doc['data_checksum'][:12]}" + (f", run {doc['run_id']}" if
                                                                            doc.get("run_id") else ""),
              f"{'':40} {name[head] + ' (headline)':>26} {name[other]:>16}"]
+    if doc.get("data_label"):
+        lines.insert(1, f"data: {doc['data_label']}")
     for label, key, kind in ROWS:
         lines.append(f"{label:40} {_fmt(a.get(key), kind):>26} {_fmt(b.get(key), kind):>16}")
     for key in a["counts"]:
@@ -54,6 +57,19 @@ def summary(doc: dict) -> str:
     lines += [f"note: {n}" for n in doc["notes"]]
     lines.append(f"runtime {doc['runtime_s']} s ({doc['bars_per_s']} execution bars/s over both policies)")
     return "\n".join(lines)
+
+
+def progress_printer(write: Callable[[str], None]) -> Callable[[str, int, int], None]:
+    """backtest_run's progress callback: one line per stage every 10 % (and at the end)."""
+    last: dict[str, int] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        pct = 100 * done // max(total, 1)
+        if last.get(stage) != pct // 10 or done == total:
+            last[stage] = pct // 10
+            write(f"{stage}: {done}/{total} ({pct} %)")
+
+    return progress
 
 
 class Command(GridCommand):
@@ -82,17 +98,9 @@ class Command(GridCommand):
         start_ms, end_ms = parse_utc(o["start"]), parse_utc(o["end"])
         if end_ms <= start_ms:
             raise CommandError(f"--end: expected a time after --start {o['start']}, was {o['end']}")
-        last = {}
-
-        def progress(stage: str, done: int, total: int) -> None:
-            pct = 100 * done // max(total, 1)
-            if last.get(stage) != pct // 10 or done == total:
-                last[stage] = pct // 10
-                self.stderr.write(f"{stage}: {done}/{total} ({pct} %)")
-
         run, results, doc = backtest_run(symbol=symbol, market=o["market"], start_ms=start_ms, end_ms=end_ms,
                                          config=config, exec_interval=o["exec_interval"],
-                                         fill_policy=o["fill_policy"], progress=progress,
+                                         fill_policy=o["fill_policy"], progress=progress_printer(self.stderr.write),
                                          slippage_mode=o["slippage"],
                                          report=Path(o["report"]) if o["report"] else None)
         head = results[doc["headline_policy"]]
