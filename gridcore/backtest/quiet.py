@@ -192,7 +192,10 @@ class QuietFinder:
         self.fire = np.where((idx >= 0) & (ms < until), dirs, 0).astype(np.int64)  # inputs.FireLookup.at per bar
         self.cand = np.zeros((MAX_CANDIDATES, 3), dtype=np.int64)
         self.tick_units = level_units(rules.tick_size, False)
-        self._order_units: dict[str, tuple[bool, int, int]] = {}
+        self._book_ids: tuple[str, ...] | None = None
+        self._book = np.zeros((0, 4), dtype=np.int64)  # per priced order: trigger units, falls, limit, active from
+        self._lp_key: tuple[Decimal, Decimal] | None = None
+        self._lp_levels = (NO_LOW, NO_HIGH)
 
     def skip(self, i: int, state: EngineState, pending: list, curve: EquityCurve) -> tuple[int, EngineState]:
         """(j, state after bar j − 1): bars i..j−1 are quiet and booked (their points appended to `curve`);
@@ -238,14 +241,7 @@ class QuietFinder:
             return i, state
         policy = self.params.fills.headline if state.policy == "headline" else self.params.fills.optimistic
         fall_top, rise_low = self._trigger_bounds(state, policy.trade_through_ticks)
-        liq_fall, liq_rise = NO_LOW, NO_HIGH
-        if pos != 0 and state.liquidation:
-            lp = Ledger(led).liquidation_price(self.params.account.brackets.tiers)
-            if lp is not None:
-                if pos > 0:
-                    liq_fall = level_units(lp, True)
-                else:
-                    liq_rise = level_units(lp, False)
+        liq_fall, liq_rise = self._liquidation_levels(led) if pos != 0 and state.liquidation else (NO_LOW, NO_HIGH)
         direction = grid.direction
         prev_tc = -1 if state.last_close is None else _units(state.last_close)
         prev_mc = prev_tc if state.last_mark_close is None else _units(state.last_mark_close)
@@ -292,27 +288,39 @@ class QuietFinder:
 
         A resting limit triggers theta ticks through its price (gridcore.sim.matching); one that became active
         since the last bar may instead be marketable at its own price, so it counts at its price."""
-        theta = theta_ticks * self.tick_units
-        fall_top, rise_low = NO_LOW, NO_HIGH
-        last = state.last_bar_ms
-        for o in state.orders:
-            key = self._order_units.get(o.id)
-            if key is None:
+        ids = tuple(o.id for o in state.orders)
+        if ids != self._book_ids:
+            rows = []
+            for o in state.orders:
                 if o.price is None or o.kind not in (OrderKind.LIMIT, OrderKind.STOP_MARKET):
-                    key = (False, 0, 0)
-                else:
-                    falling = (o.side is OrderSide.BUY) == (o.kind is OrderKind.LIMIT)
-                    key = (True, level_units(o.price, falling), 1 if falling else -1)
-                self._order_units[o.id] = key
-            priced, u, direction = key
-            if not priced:
-                continue
-            through = theta if o.kind is OrderKind.LIMIT and last is not None and o.active_from_ms <= last else 0
-            if direction > 0:
-                fall_top = max(fall_top, u - through)
-            else:
-                rise_low = min(rise_low, u + through)
+                    continue
+                falling = (o.side is OrderSide.BUY) == (o.kind is OrderKind.LIMIT)
+                rows.append((level_units(o.price, falling), falling, o.kind is OrderKind.LIMIT, o.active_from_ms))
+            self._book_ids = ids
+            self._book = np.array(rows, dtype=np.int64).reshape(-1, 4)
+        book = self._book
+        if not len(book):
+            return NO_LOW, NO_HIGH
+        last = state.last_bar_ms
+        through = theta_ticks * self.tick_units * (book[:, 2] != 0)
+        if last is None:
+            through = through * 0
+        else:
+            through = through * (book[:, 3] <= last)
+        falls = book[:, 1] != 0
+        fall_top = int((book[falls, 0] - through[falls]).max()) if falls.any() else NO_LOW
+        rise_low = int((book[~falls, 0] + through[~falls]).min()) if (~falls).any() else NO_HIGH
         return fall_top, rise_low
+
+    def _liquidation_levels(self, led: LedgerState) -> tuple[int, int]:
+        key = (led.position, led.entry)
+        if key != self._lp_key:
+            lp = Ledger(led).liquidation_price(self.params.account.brackets.tiers)
+            levels = (NO_LOW, NO_HIGH)
+            if lp is not None:
+                levels = (level_units(lp, True), NO_HIGH) if led.position > 0 else (NO_LOW, level_units(lp, False))
+            self._lp_key, self._lp_levels = key, levels
+        return self._lp_levels
 
     def _worst_drawdown_exact(self, i: int, j: int, state: EngineState, path: str, peak: Decimal,
                               dd_seen: Decimal) -> Decimal:
