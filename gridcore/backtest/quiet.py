@@ -86,7 +86,8 @@ def _in_reach(j, pc, pm, t_h, t_l, t_c, m_h, m_l, fire, levels, flags):
     s1, r1, s2, r2, brk_low, brk_high, fire_exit = flags[0], flags[1], flags[2], flags[3], flags[4], flags[5], flags[6]
     if (brk_low != 0 and c <= s2 + 1.0) or (brk_high != 0 and c >= r2 - 1.0):
         return True
-    return fire_exit != 0 and fire[j] != 0 and (c <= s1 + 1.0 or c >= r1 - 1.0)
+    # engine.adverse_fire: a long ends on a fire down with the close below S1, a short on a fire up above R1
+    return (fire_exit > 0 and fire[j] < 0 and c <= s1 + 1.0) or (fire_exit < 0 and fire[j] > 0 and c >= r1 - 1.0)
 
 
 @njit
@@ -170,7 +171,7 @@ class QuietFinder:
         self.mk, self.params, self.rules = market, params, rules
         n = len(market)
         ms = market.open_ms
-        # bars where a signal arrives or expires: the runner's signal bookkeeping happens there
+        # bars where a signal arrives or expires: a flat strategy may act on them
         sig_block = np.zeros(n, dtype=np.bool_)
         for s in signals:
             for t in (s.bar_ms, s.expires_ms):
@@ -183,7 +184,8 @@ class QuietFinder:
             k = int(np.searchsorted(ms, t, side="left"))
             if k < n and int(ms[k]) == t:
                 self.funding_last[k] = max(e.ts_ms for e in events)
-        self.blocked = sig_block | (self.funding_last >= 0)
+        # a running grid ignores signals (the runner expires them after the run), so only funding ends its runs
+        self.blocked = self.funding_last >= 0
         f = fires.fires
         f_ms = np.array([x[0] for x in f], dtype=np.int64)
         idx = np.searchsorted(f_ms, ms, side="right") - 1
@@ -192,8 +194,7 @@ class QuietFinder:
         self.fire = np.where((idx >= 0) & (ms < until), dirs, 0).astype(np.int64)  # inputs.FireLookup.at per bar
         self.cand = np.zeros((MAX_CANDIDATES, 3), dtype=np.int64)
         self.tick_units = level_units(rules.tick_size, False)
-        self._book_ids: tuple[str, ...] | None = None
-        self._book = np.zeros((0, 4), dtype=np.int64)  # per priced order: trigger units, falls, limit, active from
+        self._order_rows: dict[str, tuple[int, bool, int] | None] = {}  # id: (price units, falls, theta units)
         self._lp_key: tuple[Decimal, Decimal] | None = None
         self._lp_levels = (NO_LOW, NO_HIGH)
 
@@ -248,7 +249,8 @@ class QuietFinder:
         levels = np.array([fall_top, rise_low, liq_fall, liq_rise], dtype=np.int64)
         flags = np.array([_f_units(grid.s1), _f_units(grid.r1), _f_units(grid.s2), _f_units(grid.r2),
                           direction in ("LONG", "NEUTRAL"), direction in ("SHORT", "NEUTRAL"),
-                          bool(self.params.risk.exit_on_adverse_fire) and pos != 0], dtype=np.float64)
+                          (1 if pos > 0 else -1 if pos < 0 else 0) * self.params.risk.exit_on_adverse_fire],
+                         dtype=np.float64)
         account = np.array([float(pos), float(led.wallet), float(led.entry), float(led.peak_equity),
                             float(1 - self.params.risk.max_drawdown),
                             pos != 0 and state.status is not StrategyStatus.HALTED, float(led.max_drawdown_seen)],
@@ -288,28 +290,28 @@ class QuietFinder:
 
         A resting limit triggers theta ticks through its price (gridcore.sim.matching); one that became active
         since the last bar may instead be marketable at its own price, so it counts at its price."""
-        ids = tuple(o.id for o in state.orders)
-        if ids != self._book_ids:
-            rows = []
-            for o in state.orders:
-                if o.price is None or o.kind not in (OrderKind.LIMIT, OrderKind.STOP_MARKET):
-                    continue
-                falling = (o.side is OrderSide.BUY) == (o.kind is OrderKind.LIMIT)
-                rows.append((level_units(o.price, falling), falling, o.kind is OrderKind.LIMIT, o.active_from_ms))
-            self._book_ids = ids
-            self._book = np.array(rows, dtype=np.int64).reshape(-1, 4)
-        book = self._book
-        if not len(book):
-            return NO_LOW, NO_HIGH
-        last = state.last_bar_ms
-        through = theta_ticks * self.tick_units * (book[:, 2] != 0)
-        if last is None:
-            through = through * 0
-        else:
-            through = through * (book[:, 3] <= last)
-        falls = book[:, 1] != 0
-        fall_top = int((book[falls, 0] - through[falls]).max()) if falls.any() else NO_LOW
-        rise_low = int((book[~falls, 0] + through[~falls]).min()) if (~falls).any() else NO_HIGH
+        theta = theta_ticks * self.tick_units
+        last = -1 if state.last_bar_ms is None else state.last_bar_ms
+        fall_top, rise_low = NO_LOW, NO_HIGH
+        cache = self._order_rows
+        for o in state.orders:
+            row = cache.get(o.id)
+            if row is None:
+                row = None
+                if o.price is not None and o.kind in (OrderKind.LIMIT, OrderKind.STOP_MARKET):
+                    falling = (o.side is OrderSide.BUY) == (o.kind is OrderKind.LIMIT)
+                    row = (level_units(o.price, falling), falling, theta if o.kind is OrderKind.LIMIT else 0)
+                cache[o.id] = row
+            if row is None:
+                continue
+            u, falling, through = row
+            if o.active_from_ms > last:  # fresh: may be marketable at its own price
+                through = 0
+            if falling:
+                if u - through > fall_top:
+                    fall_top = u - through
+            elif u + through < rise_low:
+                rise_low = u + through
         return fall_top, rise_low
 
     def _liquidation_levels(self, led: LedgerState) -> tuple[int, int]:
@@ -380,6 +382,10 @@ class MarketArrays:
 
     def mark_row(self, i: int) -> tuple[int, ...] | None:
         return self._mark_rows.get(int(self.open_ms[i]))
+
+    def first_at_or_after(self, ms: int) -> int:
+        """Index of the first bar opening at or after ms."""
+        return int(np.searchsorted(self.open_ms, ms, side="left"))
 
     def mark_close(self, i: int) -> Decimal:
         return units_to_decimal(int(self.m_c[i]))

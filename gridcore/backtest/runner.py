@@ -183,6 +183,34 @@ class _Book:
             self.grids[-1].ended_ms = open_ms
 
 
+class _SignalQueue:
+    """The backtest's signals in bar order; `pending` holds the NEW ones that have arrived (bar_ms <= the bar's
+    open: later ones cannot matter yet)."""
+
+    def __init__(self, signals: list[BacktestSignal]):
+        self.signals, self.next, self.pending = signals, 0, []
+
+    def arrive(self, open_ms: int) -> None:
+        while self.next < len(self.signals) and self.signals[self.next].bar_ms <= open_ms:
+            self.pending.append(self.signals[self.next])
+            self.next += 1
+
+    def drop_closed(self) -> None:
+        self.pending = [s for s in self.pending if s.status == SignalStatus.NEW]
+
+    def expire_by(self, last_open: int, expiry_bar: Callable[[int], int], status: StrategyStatus) -> None:
+        """Expire the NEW signals whose expiry came by `last_open`, each at the bar expiry_bar(expires_ms)."""
+        for s in self.pending:
+            if s.status == SignalStatus.NEW and s.expires_ms <= last_open:
+                _expire(s, expiry_bar(s.expires_ms), status)
+        self.drop_closed()
+
+
+def _expire(sig: BacktestSignal, bar_ms: int, status: StrategyStatus) -> None:
+    sig.status, sig.closed_ms = SignalStatus.EXPIRED, bar_ms
+    sig.reason = f"expired at {ms_to_iso(sig.expires_ms)} before a grid could start (strategy {status})"
+
+
 def replay_for_backtest(*, profile_bars: Bars, trend_bars: Bars, trigger_bars: Bars, start_ms: int, end_ms: int,
                         params: StrategyParams, rules: SymbolRules, progress: Progress | None = None) -> ReplayResult:
     """The scanner/trigger replay of a backtest (shared by both fill policies of one run)."""
@@ -226,32 +254,32 @@ def run_backtest(*, profile_bars: Bars, trend_bars: Bars, trigger_bars: Bars, ex
     mk = market_bars
     curve = EquityCurve(mk.open_ms, mk.m_c, mk.m_h, mk.m_l)
     quiet = QuietFinder(mk, signals, by_bar, fires, params, rules) if fast else None
-    pending: list[BacktestSignal] = []  # NEW signals with bar_ms <= the bar's open (the later ones cannot matter)
-    nxt = 0
+    queue = _SignalQueue(signals)
     total = len(mk)
     reported = 0
     i = 0
     while i < total:
         open_ms = int(mk.open_ms[i])
-        while nxt < len(signals) and signals[nxt].bar_ms <= open_ms:
-            pending.append(signals[nxt])
-            nxt += 1
+        queue.arrive(open_ms)
         if quiet is not None:
-            j, state = quiet.skip(i, state, pending, curve)
-            if j > i:
+            status = state.status
+            j, state = quiet.skip(i, state, queue.pending, curve)
+            if j > i:  # the signals that arrived and expired during the run (only a running grid lets them pass)
+                last_open = int(mk.open_ms[j - 1])
+                queue.arrive(last_open)
+                queue.expire_by(last_open, lambda ms: int(mk.open_ms[mk.first_at_or_after(ms)]), status)
                 i = j
                 continue
-        sig, expired = inputs.signal_for_bar(pending, open_ms, state.status, window=BacktestSignal.window)
+        sig, expired = inputs.signal_for_bar(queue.pending, open_ms, state.status, window=BacktestSignal.window)
         new, events = eng.on_bar(state, mk.row(i), mark_bar=mk.mark_row(i), funding_events=by_bar.get(open_ms, ()),
                                  signal=None if sig is None else _start_signal(sig, open_ms, market, f_ms, f_rates),
                                  params=params, rules=rules, interval_ms=step, fire_dir=fires.at(open_ms))
         outcome = inputs.signal_outcome(events, None if sig is None else str(sig.id))
         book.record(state, new, events, open_ms, sig, outcome)
         for s in expired:
-            s.status, s.closed_ms = SignalStatus.EXPIRED, open_ms
-            s.reason = f"expired at {ms_to_iso(s.expires_ms)} before a grid could start (strategy {state.status})"
+            _expire(s, open_ms, state.status)
         if sig is not None or expired:
-            pending = [s for s in pending if s.status == SignalStatus.NEW]
+            queue.drop_closed()
         state = new
         led = state.ledger
         curve.append(EquityPoint(open_ms, led.equity, led.drawdown, led.position, led.mark))

@@ -27,6 +27,7 @@ Rules, for a segment a → b walked from the current point x:
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
@@ -153,15 +154,21 @@ class Walk:
         """Place an order at the current point; it is checked for marketability at the next `next()`."""
         self.book[order.id] = order
         self._fresh.append(order.id)
-        self._ladders = None
+        if self._ladders is not None:
+            entry = self._ladder_entry(order)
+            if entry is not None:
+                bisect.insort(self._ladders[0 if entry[0] else 1], entry[1])
 
     def update(self, order: Order) -> None:
         """Replace an order after a partial fill (it keeps its place and its trigger)."""
         self.book[order.id] = order
 
     def remove(self, order_id: str) -> None:
-        if self.book.pop(order_id, None) is not None:
-            self._ladders = None
+        order = self.book.pop(order_id, None)
+        if order is not None and self._ladders is not None:
+            entry = self._ladder_entry(order)
+            if entry is not None:
+                self._ladders[0 if entry[0] else 1].remove(entry[1])
 
     @property
     def done(self) -> bool:
@@ -225,14 +232,20 @@ class Walk:
                 return Hit(HitKind.ORDER, self._k, self._t, x, self.mark, order, reference=x)
         return None
 
+    def _ladder_entry(self, order: Order) -> tuple[bool, tuple[Decimal, int, str]] | None:
+        trigger = self._trigger(order)
+        if trigger is None:
+            return None
+        falling, y, rank = trigger
+        return falling, (-y if falling else y, rank, order.id)
+
     def _ladder(self) -> tuple[list[tuple[Decimal, int, str]], list[tuple[Decimal, int, str]]]:
         if self._ladders is None:
             falls, rises = [], []
             for order in self.book.values():
-                trigger = self._trigger(order)
-                if trigger is not None:
-                    falling, y, rank = trigger
-                    (falls if falling else rises).append((-y if falling else y, rank, order.id))
+                entry = self._ladder_entry(order)
+                if entry is not None:
+                    (falls if entry[0] else rises).append(entry[1])
             self._ladders = (sorted(falls), sorted(rises))
         return self._ladders
 
