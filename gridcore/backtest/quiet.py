@@ -17,7 +17,6 @@ at its most favourable mark vertex, and the worst drawdown sits at one vertex, w
 
 from __future__ import annotations
 
-import dataclasses
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import numpy as np
@@ -25,7 +24,7 @@ import numpy as np
 from gridcore.analysis.kernels._jit import njit
 from gridcore.backtest.equity import EquityCurve, QuietRun
 from gridcore.bars import SCALE, Bars
-from gridcore.domain.orders import OrderKind, OrderSide
+from gridcore.domain.orders import OrderKind, OrderSide, replace_fields
 from gridcore.domain.transitions import StrategyStatus
 from gridcore.params import StrategyParams
 from gridcore.sim.ledger import Ledger, LedgerState
@@ -196,6 +195,8 @@ class QuietFinder:
         self.tick_units = level_units(rules.tick_size, False)
         self._order_rows: dict[str, tuple[int, bool, int] | None] = {}  # id: (price units, falls, theta units)
         self._lp_key: tuple[Decimal, Decimal] | None = None
+        self._flags_key: tuple | None = None
+        self._flags = np.zeros(7)
         self._lp_levels = (NO_LOW, NO_HIGH)
 
     def skip(self, i: int, state: EngineState, pending: list, curve: EquityCurve) -> tuple[int, EngineState]:
@@ -226,7 +227,7 @@ class QuietFinder:
         last_f = int(self.funding_last[i:j].max())
         if led.last_funding_ms is not None:
             last_f = max(last_f, led.last_funding_ms)
-        ledger = dataclasses.replace(led, mark=self.mk.mark_close(j - 1),
+        ledger = replace_fields(led, mark=self.mk.mark_close(j - 1),
                                      last_funding_ms=None if last_f < 0 else last_f)
         curve.append_run(QuietRun(i, j, led.wallet, led.position, led.entry, led.peak_equity))
         return j, self._after(state, ledger, j)
@@ -243,14 +244,15 @@ class QuietFinder:
         policy = self.params.fills.headline if state.policy == "headline" else self.params.fills.optimistic
         fall_top, rise_low = self._trigger_bounds(state, policy.trade_through_ticks)
         liq_fall, liq_rise = self._liquidation_levels(led) if pos != 0 and state.liquidation else (NO_LOW, NO_HIGH)
-        direction = grid.direction
         prev_tc = -1 if state.last_close is None else _units(state.last_close)
+        lo, hi = int(mk.t_l[i]), int(mk.t_h[i])
+        if prev_tc >= 0:
+            lo, hi = min(lo, prev_tc), max(hi, prev_tc)
+        if lo <= fall_top or hi >= rise_low:  # the common case: bar i fills an order (the kernel would say so too)
+            return i, state
         prev_mc = prev_tc if state.last_mark_close is None else _units(state.last_mark_close)
         levels = np.array([fall_top, rise_low, liq_fall, liq_rise], dtype=np.int64)
-        flags = np.array([_f_units(grid.s1), _f_units(grid.r1), _f_units(grid.s2), _f_units(grid.r2),
-                          direction in ("LONG", "NEUTRAL"), direction in ("SHORT", "NEUTRAL"),
-                          (1 if pos > 0 else -1 if pos < 0 else 0) * self.params.risk.exit_on_adverse_fire],
-                         dtype=np.float64)
+        flags = self._grid_flags(grid, 1 if pos > 0 else -1 if pos < 0 else 0)
         account = np.array([float(pos), float(led.wallet), float(led.entry), float(led.peak_equity),
                             float(1 - self.params.risk.max_drawdown),
                             pos != 0 and state.status is not StrategyStatus.HALTED, float(led.max_drawdown_seen)],
@@ -281,9 +283,20 @@ class QuietFinder:
                     dd = 1 - eq_at(m) / pk
                     if dd > dd_seen:
                         dd_seen = dd
-        ledger = dataclasses.replace(led, mark=mk.mark_close(j - 1), peak_equity=peak, max_drawdown_seen=dd_seen)
+        ledger = replace_fields(led, mark=mk.mark_close(j - 1), peak_equity=peak, max_drawdown_seen=dd_seen)
         curve.append_run(QuietRun(i, j, led.wallet, pos, led.entry, led.peak_equity))
         return j, self._after(state, ledger, j)
+
+    def _grid_flags(self, grid, side: int) -> np.ndarray:
+        """quiet_run's flags of a grid (see _in_reach), for a long (+1), short (−1) or flat (0) position."""
+        key = (grid.grid_no, grid.signal_ref, side)
+        if key != self._flags_key:
+            d = grid.direction
+            self._flags = np.array([_f_units(grid.s1), _f_units(grid.r1), _f_units(grid.s2), _f_units(grid.r2),
+                                    d in ("LONG", "NEUTRAL"), d in ("SHORT", "NEUTRAL"),
+                                    side * self.params.risk.exit_on_adverse_fire], dtype=np.float64)
+            self._flags_key = key
+        return self._flags
 
     def _trigger_bounds(self, state: EngineState, theta_ticks: int) -> tuple[int, int]:
         """(highest trigger of the orders a falling price fills, lowest of those a rising price fills), in units.
@@ -339,7 +352,7 @@ class QuietFinder:
 
     def _after(self, state: EngineState, ledger: LedgerState, j: int) -> EngineState:
         mk = self.mk
-        return dataclasses.replace(state, ledger=ledger, last_bar_ms=int(mk.open_ms[j - 1]),
+        return replace_fields(state, ledger=ledger, last_bar_ms=int(mk.open_ms[j - 1]),
                                    last_close=units_to_decimal(int(mk.t_c[j - 1])),
                                    last_mark_close=mk.mark_close(j - 1) if mk.has_mark[j - 1] else None)
 

@@ -41,6 +41,7 @@ from gridcore.domain.orders import (
     OrderSide,
     from_plain,
     order_id,
+    replace_fields,
     to_plain,
 )
 from gridcore.domain.transitions import STRATEGY_TRANSITIONS, StrategyStatus, StrategyTrigger
@@ -708,7 +709,7 @@ class _Run:
     def result(self) -> tuple[EngineState, list[Event]]:
         mb = self.mark_bar
         self.after_booking(mb.close if mb is not None else self.bar.close)
-        state = dataclasses.replace(
+        state = replace_fields(
             self.state, status=self.status, ledger=self.ledger.snapshot(), orders=tuple(self.orders.values()),
             grid=self.grid, seq=self.seq, grids_started=self.grids_started, break_count=self.break_count,
             break_side=self.break_side, last_signal_ref=self.last_signal_ref, last_bar_ms=self.bar.ms,
@@ -744,9 +745,9 @@ def on_bar(state: EngineState, bar: BarLike, *, mark_bar: BarLike | None = None,
         return state, []
     if _quiet(state, funding_events, signal) and state.status is not StrategyStatus.ACTIVE:  # nothing to do
         last_funding = max([e.ts_ms for e in funding_events] + [state.ledger.last_funding_ms or -1])
-        ledger = dataclasses.replace(state.ledger, mark=mb.close if mb else b.close,
+        ledger = replace_fields(state.ledger, mark=mb.close if mb else b.close,
                                      last_funding_ms=None if last_funding < 0 else last_funding)
-        return dataclasses.replace(state, ledger=ledger, last_bar_ms=b.ms, last_close=b.close,
+        return replace_fields(state, ledger=ledger, last_bar_ms=b.ms, last_close=b.close,
                                    last_mark_close=mb.close if mb else None), []
     run = _Run(state, b, mb, params, rules)
     if interval_ms and state.last_bar_ms is not None:
