@@ -81,6 +81,24 @@ class Bars:
     def volume(self) -> np.ndarray:
         return self._col(VOLUME)
 
+    def float_rows(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """open, high, low, close, volume of rows lo..hi-1 as read-only float64 arrays, equal bit for bit to
+        `self.close[lo:hi]` etc.: views of the float columns once they exist (see `warm`), else converted for
+        these rows only, so a tail window of a long series costs only its own rows."""
+        d = self.__dict__
+        if "volume" in d and "open" in d and "high" in d and "low" in d and "close" in d:
+            return d["open"][lo:hi], d["high"][lo:hi], d["low"][lo:hi], d["close"][lo:hi], d["volume"][lo:hi]
+        out = np.empty((5, max(hi - lo, 0)))  # one C-ordered block: each column is a contiguous row of it
+        np.true_divide(self.units[lo:hi].T, SCALE, out=out)
+        out.setflags(write=False)
+        return out[OPEN], out[HIGH], out[LOW], out[CLOSE], out[VOLUME]
+
+    def warm(self) -> Bars:
+        """Compute the float columns now (worth it before many window reads, e.g. a backtest replay)."""
+        for name in ("open", "high", "low", "close", "volume"):
+            getattr(self, name)
+        return self
+
     def slice_ms(self, start_ms: int | None = None, end_ms: int | None = None) -> Bars:
         """Bars with start_ms <= open_ms < end_ms (either bound optional)."""
         lo = 0 if start_ms is None else int(np.searchsorted(self.open_ms, start_ms, side="left"))

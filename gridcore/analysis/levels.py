@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numpy.typing import ArrayLike
 
-from gridcore.analysis.kmeans import weighted_kmeans_1d
+from gridcore.analysis.kernels import levels_nb as _nb
 from gridcore.errors import ConfigError, InputError
 
 LEVEL_NAMES = ("s2", "s1", "r1", "r2")
@@ -100,23 +100,17 @@ def four_peaks_box(
     levels, shares, cents = list(_NAN4), list(_NAN4), list(_NAN4)
     bounds = [(math.nan, math.nan)] * 4
     reasons: list[str] = []
-    pos = v > 0
-    sides = (("below", pos & (c < price - row_height), 0), ("above", pos & (c > price + row_height), 2))
-    for side, mask, slot in sides:
-        idx = np.flatnonzero(mask)
-        if idx.size < 2:
-            plural = "" if idx.size == 1 else "s"
-            reasons.append(f"not enough structure {side} price: {idx.size} non-empty bin{plural}, need 2")
+    out, sizes = np.empty((4, 5)), np.zeros(2, np.int64)
+    _nb.box_sides(np.ascontiguousarray(c), np.ascontiguousarray(v), price, float(row_height), level_mode == "peak",
+                  out, sizes)
+    for side, slot, size in (("below", 0, int(sizes[0])), ("above", 2, int(sizes[1]))):
+        if size < 2:
+            plural = "" if size == 1 else "s"
+            reasons.append(f"not enough structure {side} price: {size} non-empty bin{plural}, need 2")
             continue
-        res = weighted_kmeans_1d(c[idx], v[idx], 2)
-        total = float(res.weights[0] + res.weights[1])
-        cs, vs = c[idx[res.order]], v[idx[res.order]]  # the side's bins sorted by price
-        for cl, (a, b) in enumerate(res.ranges):
-            centroid = float(res.centroids[cl])
-            levels[slot + cl] = _peak(cs[a:b], vs[a:b], centroid) if level_mode == "peak" else centroid
-            shares[slot + cl] = float(res.weights[cl]) / total
-            cents[slot + cl] = centroid
-            bounds[slot + cl] = (float(cs[a]), float(cs[b - 1]))
+        for k in (slot, slot + 1):
+            level, share, centroid, low, high = out[k].tolist()
+            levels[k], shares[k], cents[k], bounds[k] = level, share, centroid, (low, high)
     reasons += _structure_reasons(levels, price, gap)
     reasons += _share_reasons(shares, min_share)
     return Box(
@@ -171,19 +165,6 @@ def ma_bias(ma: ArrayLike, atr: float, price: float, *, slope_bars: int = 5, s_m
     return 0
 
 
-def _peak(c: np.ndarray, v: np.ndarray, centroid: float) -> float:
-    """The bin of largest volume; ties -> nearest the centroid, then the lower. c is sorted."""
-    j = int(v.argmax())
-    top = v == v[j]
-    if top.sum() == 1:
-        return float(c[j])
-    ct = c[top]
-    d = np.abs(ct - centroid)
-    # distances equal to 1e-9 of the cluster's width count as a tie (-> the lower bin): symmetric clusters would
-    # otherwise be decided by rounding, and differently after a change of price scale
-    return float(ct[np.flatnonzero(d <= d.min() + 1e-9 * (c[-1] - c[0]))[0]])
-
-
 def _structure_reasons(levels: list[float], price: float, gap: float) -> list[str]:
     s2, s1, r1, r2 = levels
     reasons = []
@@ -211,7 +192,7 @@ def _share_reasons(shares: list[float], min_share: float) -> list[str]:
 def _check_inputs(c: np.ndarray, v: np.ndarray, price: float, atr: float, row_height: float, level_mode: str) -> None:
     if c.ndim != 1 or c.shape != v.shape:
         raise InputError(f"four_peaks_box: expected centres and volumes of equal 1-D shape, was {c.shape}, {v.shape}")
-    if not (np.isfinite(c).all() and np.isfinite(v).all() and (v.size == 0 or v.min() >= 0)):
+    if not _nb.finite_weights(np.ascontiguousarray(c), np.ascontiguousarray(v)):
         raise InputError("four_peaks_box: expected finite centres and finite volumes >= 0")
     for name, x in (("price", price), ("row_height", row_height)):
         if not (x > 0 and math.isfinite(x)):

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from gridcore.analysis import indicators as ind
+from gridcore.analysis.kernels import squeeze_nb as nb
 from gridcore.errors import ConfigError, InputError
 
 
@@ -38,7 +39,8 @@ class SqueezeState(StrEnum):
 
 SQUEEZE_STATES: tuple[SqueezeState, ...] = tuple(SqueezeState)  # int code -> state
 STATE_CODE = {s: i for i, s in enumerate(SQUEEZE_STATES)}
-_WARMUP, _COMPRESSION, _FIRED, _RANGING, _TRENDING = range(5)  # the codes, in SQUEEZE_STATES order
+if (nb.WARMUP, nb.COMPRESSION, nb.FIRED, nb.RANGING, nb.TRENDING) != tuple(STATE_CODE[s] for s in SQUEEZE_STATES):
+    raise RuntimeError("SqueezeState order and the kernel's state codes diverged")
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,65 +103,30 @@ def squeeze_series(
     if o.ndim != 1 or not o.shape == h.shape == lo.shape == c.shape:
         raise InputError(f"squeeze_series: expected 1-D open, high, low, close of equal length, was "
                          f"{o.shape}, {h.shape}, {lo.shape}, {c.shape}")
-    n = c.shape[0]
-    idx = np.arange(n)
-
-    basis = ind.sma(c, bb_len)
-    dev = bb_mult * ind.rolling_std(c, bb_len)
-    upper_bb, lower_bb = basis + dev, basis - dev
-    ma = ind.sma(c, kc_len)
-    rangema = ind.sma(ind.true_range(h, lo, c) if use_true_range else h - lo, kc_len)
-    upper_kc, lower_kc = ma + rangema * kc_mult, ma - rangema * kc_mult
-    sqz_on = (lower_bb > lower_kc) & (upper_bb < upper_kc)  # NaN compares False: off during warm-up
-    sqz_off = (lower_bb < lower_kc) & (upper_bb > upper_kc)
-    bands_ok = np.isfinite(upper_bb) & np.isfinite(lower_bb) & np.isfinite(upper_kc) & np.isfinite(lower_kc)
-
-    mid = (ind.highest(h, kc_len) + ind.lowest(lo, kc_len)) / 2.0
-    mom = ind.linreg(c - (mid + ma) / 2.0, mom_len)
-
-    # fires: length of the on-run ending at each bar, from the last bar that was not on
-    run = idx - np.maximum.accumulate(np.where(sqz_on, -1, idx))
-    fired = np.zeros(n, dtype=bool)
-    fired[1:] = sqz_on[:-1] & ~sqz_on[1:] & (run[:-1] >= min_on_bars) & bands_ok[1:]
-    dir_at = np.where(mom > 0, 1, np.where(mom < 0, -1, 0)).astype(np.int8)
-    last_fire = np.maximum.accumulate(np.where(fired, idx, -1))
-    bars_since_fire = np.where(last_fire >= 0, idx - last_fire, -1)
-
-    lookback = max(range_window, fall_bars)
-    mom_ok = _trailing_all(np.isfinite(mom), lookback + 1)
-    prev_nonneg = np.concatenate(([False], mom[:-1] >= 0))
-    cross = np.concatenate(([False], np.isfinite(mom[:-1]))) & np.isfinite(mom) & ((mom >= 0) != prev_nonneg)
-    absm = np.abs(mom)
-    fall = np.concatenate(([False], absm[1:] < absm[:-1]))
-    ranging = (_trailing_sum(cross, range_window) >= min_crosses) | _trailing_all(fall, fall_bars)
-
-    state = np.full(n, _TRENDING, dtype=np.int8)
-    state[ranging] = _RANGING
-    in_fire = (bars_since_fire >= 0) & (bars_since_fire < fire_window)
-    state[in_fire] = _FIRED
-    state[sqz_on] = _COMPRESSION
-    state[~(bands_ok & mom_ok)] = _WARMUP
-    fire_dir = np.where(state == _FIRED, dir_at[np.maximum(last_fire, 0)], 0).astype(np.int8)
-    return SqueezeSeries(sqz_on, sqz_off, mom, fired, fire_dir, bars_since_fire, state, upper_bb, lower_bb,
-                         upper_kc, lower_kc)
-
-
-def _trailing_sum(flags: np.ndarray, window: int) -> np.ndarray:
-    """Number of True flags in (t - window, t], counting only bars that exist."""
-    cs = np.cumsum(flags, dtype=np.int64)
-    out = cs.copy()
-    out[window:] -= cs[:-window]
-    return out
-
-
-def _trailing_all(flags: np.ndarray, window: int) -> np.ndarray:
-    """True where the last `window` bars (t - window, t] all exist and are True."""
-    out = _trailing_sum(flags, window) == window
-    out[: window - 1] = False
-    return out
+    floats, flags, codes, bars_since_fire = nb.squeeze(
+        *(np.ascontiguousarray(x) for x in (h, lo, c)), int(bb_len), float(bb_mult), int(kc_len), float(kc_mult),
+        int(mom_len), int(fire_window), int(min_on_bars), bool(use_true_range), int(range_window), int(min_crosses),
+        int(fall_bars))
+    mom, upper_bb, lower_bb, upper_kc, lower_kc = floats
+    sqz_on, sqz_off, fired = flags
+    fire_dir, state = codes
+    return SqueezeSeries(sqz_on, sqz_off, mom, fired, fire_dir, bars_since_fire, state, upper_bb, lower_bb, upper_kc,
+                         lower_kc)
 
 
 def _check_params(*args: float) -> None:
+    try:
+        _check_params_once(*args)
+    except TypeError:  # unhashable arguments: check them uncached
+        _check_params_uncached(*args)
+
+
+@lru_cache(maxsize=64, typed=True)  # typed: True and 1 (equal, same hash) are different answers
+def _check_params_once(*args: float) -> None:
+    _check_params_uncached(*args)
+
+
+def _check_params_uncached(*args: float) -> None:
     names = ("bb_len", "kc_len", "mom_len", "fire_window", "min_on_bars", "range_window", "min_crosses",
              "fall_bars", "bb_mult", "kc_mult")
     problems = []
@@ -171,3 +138,18 @@ def _check_params(*args: float) -> None:
             problems.append(f"{name}: expected an integer >= 1, was {value!r}")
     if problems:
         raise ConfigError("squeeze_series: invalid parameters", problems)
+
+
+def squeeze_span(*, bb_len: int = 20, kc_len: int = 20, mom_len: int = 20, fire_window: int = 5,
+                 min_on_bars: int = 3, range_window: int = 20, fall_bars: int = 3) -> int:
+    """How many trailing bars decide the last bar's state, fire_dir, mom and sqz_on: squeeze_series of the last
+    `squeeze_span` bars gives those four exactly as squeeze_series of the whole series (every band and momentum
+    value is recomputed over its own window, so only the bars these windows reach matter).
+
+    The state reads momentum over the last M + 1 bars, M = max(range_window, fall_bars, fire_window - 1) (its
+    warm-up, crossings, falls and a fire's direction), each momentum value mom_len detrended closes of kc_len bars;
+    a fire in the last fire_window bars needs min_on_bars squeeze-on bars before it, each with bands over
+    max(bb_len - 1, kc_len) bars (the true range reads the close before).
+    """
+    reach = max(range_window, fall_bars, fire_window - 1)
+    return max(reach + mom_len + kc_len - 1, fire_window + min_on_bars + max(bb_len - 1, kc_len))

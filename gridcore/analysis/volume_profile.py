@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
-from scipy.signal import find_peaks
 
+from gridcore.analysis.kernels import peaks_nb
 from gridcore.analysis.kernels import volume_profile_nb as nb
 from gridcore.errors import InputError
 
@@ -132,7 +132,24 @@ def _check_bars(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np
     _first_bad(volume < 0, "volume >= 0")
 
 
+def _checked_bars(named: dict[str, object], has_open: bool) -> list[np.ndarray]:
+    """_arrays + _check_bars: one kernel pass for valid bars; the numpy checks (and their messages) otherwise."""
+    try:
+        arrays = [np.ascontiguousarray(x, dtype=np.float64) for x in named.values()]
+    except (TypeError, ValueError):
+        arrays = None
+    if arrays is not None and all(a.ndim == 1 for a in arrays) and arrays[0].shape[0] > 0 and nb.bars_ok(
+            arrays[0], arrays[1], arrays[2], arrays[3], arrays[4] if has_open else arrays[0], has_open):
+        return arrays
+    arrays = _arrays(**named)
+    _check_bars(*arrays[:4], arrays[4] if has_open else None)
+    return arrays
+
+
 def _volumes(volumes: object) -> np.ndarray:
+    if isinstance(volumes, np.ndarray) and volumes.dtype == np.float64 and volumes.ndim == 1 and volumes.shape[0] \
+            and volumes.flags.c_contiguous and nb.volumes_ok(volumes):
+        return volumes
     v = _array("volumes", volumes)
     if v.shape[0] == 0:
         raise InputError("expected at least one bin, was 0")
@@ -201,10 +218,9 @@ def volume_profile(high, low, close, volume, *, tick: float, rows: int = 100, me
     named = {"high": high, "low": low, "close": close, "volume": volume}
     if open_ is not None:
         named["open_"] = open_
-    arrays = _arrays(**named)
+    arrays = _checked_bars(named, open_ is not None)
     h_, l_, c_, v_ = arrays[:4]
     o_ = arrays[4] if open_ is not None else None
-    _check_bars(h_, l_, c_, v_, o_)
     lo, hi = float(l_.min()), float(h_.max())
     h = _window_height(lo, hi, tick, rows, row_height)
     k0, n = _layout(lo, hi, h)
@@ -247,12 +263,7 @@ def point_of_control(volumes: np.ndarray) -> int:
 
     Volumes within POC_TIE_RTOL (1e-12) of the maximum count as tied.
     """
-    v = _volumes(volumes)
-    top = float(v.max())
-    tied = np.flatnonzero(v >= top - POC_TIE_RTOL * top)
-    n = v.shape[0]
-    # |2j - (n - 1)| is twice the distance to the mid index, in integers; argmin keeps the lower on a tie.
-    return int(tied[np.argmin(np.abs(2 * tied - (n - 1)))])
+    return int(nb.point_of_control(_volumes(volumes), POC_TIE_RTOL))
 
 
 def value_area(volumes: np.ndarray, poc: int, *, pct: float = 0.70, step: int = 2) -> ValueArea:
@@ -272,26 +283,39 @@ def value_area(volumes: np.ndarray, poc: int, *, pct: float = 0.70, step: int = 
     if step not in (1, 2) or isinstance(step, bool):
         raise InputError(f"expected step 1 or 2, was {step!r}")
     total = float(v.sum())
-    target = pct * total
-    lo = hi = poc
-    acc = float(v[poc])
-    while acc < target:
-        if hi == n - 1 and lo == 0:
-            break
-        up = float(v[hi + 1:hi + 1 + step].sum()) if hi < n - 1 else None
-        dn = float(v[max(lo - step, 0):lo].sum()) if lo > 0 else None
-        if dn is None or (up is not None and up >= dn):
-            k = min(step, n - 1 - hi)
-            acc += float(v[hi + 1:hi + 1 + k].sum())
-            hi += k
-        else:
-            k = min(step, lo)
-            acc += float(v[lo - k:lo].sum())
-            lo -= k
-    return ValueArea(lo, hi, acc, acc / total if total > 0 else 0.0)
+    lo, hi, acc = nb.value_area(v, poc, int(step), pct * total)
+    return ValueArea(int(lo), int(hi), float(acc), acc / total if total > 0 else 0.0)
 
 
 # ---------------------------------------------------------------------------------------------------- HVN, LVN
+
+
+@lru_cache(maxsize=32)
+def _gaussian_weights(sigma: float) -> np.ndarray | None:
+    """gaussian_filter1d's own weights w[0..r] for sigma (its response to a unit impulse, exact: every other term
+    is a zero), or None when peaks_nb.smooth does not reproduce gaussian_filter1d bit for bit (checked here once
+    per sigma, so another scipy release can only make it slower, never different)."""
+    r = int(4.0 * sigma + 0.5)  # gaussian_filter1d's radius for truncate = 4
+    impulse = np.zeros(4 * r + 1)
+    impulse[2 * r] = 1.0
+    response = gaussian_filter1d(impulse, sigma, mode="constant")
+    w = np.ascontiguousarray(response[2 * r: 3 * r + 1])
+    if np.any(response[3 * r + 1:] != 0) or np.any(response[: 2 * r + 1] != response[::-1][: 2 * r + 1]):
+        return None
+    rng = np.random.default_rng(20211030)
+    for n in (1, 2, 3, r + 1, 2 * r + 1, 2 * r + 2, 100, 257):
+        x = rng.random(n) * 10.0 ** rng.integers(-3, 6)
+        x[rng.random(n) < 0.3] = 0.0
+        if gaussian_filter1d(x, sigma, mode="constant").tobytes() != peaks_nb.smooth(x, w).tobytes():
+            return None
+    w.setflags(write=False)
+    return w
+
+
+def _gaussian(v: np.ndarray, sigma: float) -> np.ndarray:
+    """gaussian_filter1d(v, sigma, mode="constant"), without scipy's per-call set-up when it is reproduced."""
+    w = _gaussian_weights(sigma)
+    return gaussian_filter1d(v, sigma, mode="constant") if w is None else peaks_nb.smooth(v, w)
 
 
 def volume_nodes(volumes: np.ndarray, *, sigma: float = 1.5, prominence: float = 0.10, distance: int = 3) -> Nodes:
@@ -311,17 +335,13 @@ def volume_nodes(volumes: np.ndarray, *, sigma: float = 1.5, prominence: float =
     if alpha < 0:
         raise InputError(f"expected prominence >= 0, was {alpha!r}")
     distance = _int("distance", distance, 1)
-    y = gaussian_filter1d(v, sigma, mode="constant") if sigma > 0 else v.copy()
+    y = _gaussian(v, sigma) if sigma > 0 else v.copy()
     y.setflags(write=False)
     empty = np.empty(0, np.int64)
     top = float(y.max())
     if top <= 0:
         return Nodes(empty, empty.copy(), y, np.empty(0))
-    hvn, props = find_peaks(y, prominence=alpha * top, distance=distance)
-    hvn = hvn.astype(np.int64)
-    between = [i + int(np.argmin(y[i:j + 1])) for i, j in zip(hvn[:-1], hvn[1:], strict=True)]
-    troughs, _ = find_peaks(-y, prominence=alpha * top)
-    if hvn.size:
-        troughs = troughs[(troughs < hvn[0]) | (troughs > hvn[-1])]
-    lvn = np.unique(np.concatenate([np.asarray(between, np.int64), troughs.astype(np.int64)]))
-    return Nodes(hvn, lvn, y, props["prominences"] / top)
+    # = find_peaks(y, prominence=alpha * top, distance=distance) and find_peaks(-y, prominence=alpha * top)
+    peaks = peaks_nb.local_maxima(y)
+    hvn, prominences, lvn = peaks_nb.nodes(y, peaks, np.argsort(y[peaks]), distance, alpha * top)
+    return Nodes(hvn, lvn, y, prominences / top)

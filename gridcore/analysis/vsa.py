@@ -77,6 +77,19 @@ SIGNAL_SIDE: dict[VsaSignal, int] = {
 
 _TABLE = tuple((s, _BITS[s], SIGNAL_SIDE[s]) for s in SIGNAL_ORDER)
 
+
+
+def signal_list(bits: int) -> list[VsaSignal]:
+    """The signals of a mask value, in VsaSignal order."""
+    return [s for s, bit, _ in _TABLE if bits & bit]
+
+
+@lru_cache(maxsize=4096)
+def signal_names(bits: int) -> tuple[str, ...]:
+    """The names (values) of the signals of a mask value, in VsaSignal order."""
+    return tuple(s.value for s in signal_list(bits))
+
+
 # Level ids of the kernel -> names used in events.
 LEVEL_NAMES: dict[int, str] = {nb.LV_S1: "S1", nb.LV_S2: "S2", nb.LV_RANGE_LOW: "RANGE_LOW", nb.LV_R1: "R1",
                                nb.LV_RANGE_HIGH: "RANGE_HIGH"}
@@ -218,8 +231,7 @@ class VsaSignalArrays:
         return bool(self.bits_at(t) & signal.bit)
 
     def signals_at(self, t: int) -> list[VsaSignal]:
-        bits = self.bits_at(t)
-        return [s for s, bit, _ in _TABLE if bits & bit]
+        return signal_list(self.bits_at(t))
 
     def events_at(self, t: int) -> list[SignalEvent]:
         """The events of bar t in VsaSignal order."""
@@ -268,6 +280,19 @@ def _arrays(open_, high, low, close, volume) -> tuple[np.ndarray, ...]:
     return arrs
 
 
+def check_tol_tick(tol: float, tick: float) -> None:
+    """The tolerance and tick checks of vsa_signal_arrays (shared with batch callers of the kernel)."""
+    if not (math.isfinite(tol) and tol >= 0):
+        raise InputError(f"tol: expected a finite price distance >= 0, was {tol!r}")
+    if not (math.isfinite(tick) and tick > 0):
+        raise InputError(f"tick: expected a finite price > 0, was {tick!r}")
+
+
+def kernel_levels(levels: object) -> tuple[float, float, float]:
+    """(s1, s2, r1) as the kernel takes them: NaN for unknown; an infinite level raises."""
+    return _level(levels, "s1"), _level(levels, "s2"), _level(levels, "r1")
+
+
 def _level(levels: object, name: str) -> float:
     x = None if levels is None else getattr(levels, name)
     if x is None:
@@ -310,10 +335,7 @@ def vsa_signal_arrays(open_, high, low, close, volume, *, levels: ZoneLevels | N
     evaluated (bars before are read as history); their signals equal those of a run with start=0.
     """
     o, h, lo, c, v = _arrays(open_, high, low, close, volume)
-    if not (math.isfinite(tol) and tol >= 0):
-        raise InputError(f"tol: expected a finite price distance >= 0, was {tol!r}")
-    if not (math.isfinite(tick) and tick > 0):
-        raise InputError(f"tick: expected a finite price > 0, was {tick!r}")
+    check_tol_tick(tol, tick)
     if not 0 <= start <= c.shape[0]:
         raise InputError(f"start: expected 0..{c.shape[0]}, was {start}")
     out = nb.signals(o, h, lo, c, v, kernel_vector(params), _level(levels, "s1"), _level(levels, "s2"),
@@ -329,5 +351,5 @@ def vsa_signals(open_, high, low, close, volume, *, levels: ZoneLevels | None, t
 
 
 __all__ = ["DEFAULT_PARAMS", "LEVEL_NAMES", "SIGNAL_ORDER", "SIGNAL_SIDE", "SignalEvent", "VsaFeatures",
-           "VsaParams", "VsaSignal", "VsaSignalArrays", "ZoneLevels", "kernel_vector", "vsa_features",
-           "vsa_signal_arrays", "vsa_signals"]
+           "VsaParams", "VsaSignal", "VsaSignalArrays", "ZoneLevels", "check_tol_tick", "kernel_levels",
+           "kernel_vector", "signal_names", "vsa_features", "vsa_signal_arrays", "vsa_signals"]

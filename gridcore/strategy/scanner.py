@@ -1,8 +1,9 @@
 """The Scanner's decision: from closed bars up to a 4h close, the four-peaks box and its context.
 
-One pure function, `scan_zone`, used by the `scanner` command, the backtest and the tests alike. It reads fixed-
-length tail windows ending at the evaluation time, so its result depends only on bars closed by then: the same
-zone whether the store holds later bars or not (tested by truncation).
+One pure function, `scan_zone`, used by the `scanner` command, the backtest and the tests alike (the backtest and
+the sweep call it as ZoneScanner.scan, which scan_zone goes through). It reads fixed-length tail windows ending at
+the evaluation time, so its result depends only on bars closed by then: the same zone whether the store holds
+later bars or not (tested by truncation).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 
 from gridcore.analysis import indicators as ind
 from gridcore.analysis.levels import Box, four_peaks_box, ma25_snap, ma_bias
-from gridcore.analysis.squeeze import squeeze_series
+from gridcore.analysis.squeeze import squeeze_series, squeeze_span
 from gridcore.analysis.volume_profile import (
     Profile,
     point_of_control,
@@ -76,31 +77,53 @@ def zone_atr_decimal(atr: float | None) -> Decimal | None:
     return None if atr is None else Decimal(repr(round(atr, 8)))
 
 
-def _tail_window(bars: Bars, at_ms: int, n_bars: int, what: str, stale_intervals: int) -> Bars:
+class _Window:
+    """Rows lo..hi-1 of `bars` (a tail window) with their float64 columns (views when the bars are warm)."""
+
+    __slots__ = ("bars", "lo", "hi", "open", "high", "low", "close", "volume")
+
+    def __init__(self, bars: Bars, lo: int, hi: int):
+        self.bars, self.lo, self.hi = bars, lo, hi
+        self.open, self.high, self.low, self.close, self.volume = bars.float_rows(lo, hi)
+
+    def __len__(self) -> int:
+        return self.hi - self.lo
+
+    @property
+    def first_open_ms(self) -> int:
+        return int(self.bars.open_ms[self.lo])
+
+    @property
+    def last_close_ms(self) -> int:
+        return int(self.bars.open_ms[self.hi - 1]) + self.bars.interval_ms
+
+
+def _tail_window(bars: Bars, at_ms: int, n_bars: int, what: str, stale_intervals: int) -> _Window:
     """The last n_bars interval slots closed by at_ms, refusing stale or too-gappy data."""
     iv = bars.interval_ms
-    seen = bars.closed_by(at_ms)
-    if len(seen) == 0:
+    open_ms = bars.open_ms
+    hi = int(open_ms.searchsorted(at_ms - iv + 1, side="left"))  # = len(bars.closed_by(at_ms))
+    if hi == 0:
         raise DataError(f"no {bars.symbol} {bars.market} {bars.interval} bars closed by {ms_to_iso(at_ms)} ({what})")
-    last_close = int(seen.close_ms[-1])
+    last_close = int(open_ms[hi - 1]) + iv
     if at_ms - last_close >= stale_intervals * iv:
         raise DataError(f"stale {bars.symbol} {bars.market} {bars.interval} data for the scan at {ms_to_iso(at_ms)}: "
                         f"the last bar closed at {ms_to_iso(last_close)} ({what})")
-    window = seen.slice_ms(at_ms - n_bars * iv, None)
-    if len(window) < MIN_WINDOW_SHARE * n_bars:
+    lo = min(int(open_ms.searchsorted(at_ms - n_bars * iv, side="left")), hi)
+    if hi - lo < MIN_WINDOW_SHARE * n_bars:
         raise DataError(f"expected at least {math.ceil(MIN_WINDOW_SHARE * n_bars)} of the {n_bars} {bars.interval} "
-                        f"bars before {ms_to_iso(at_ms)} for the {what}, was {len(window)} "
-                        f"({bars.symbol} {bars.market}; first stored bar closes {ms_to_iso(int(seen.close_ms[0]))})")
-    return window
+                        f"bars before {ms_to_iso(at_ms)} for the {what}, was {hi - lo} "
+                        f"({bars.symbol} {bars.market}; first stored bar closes {ms_to_iso(int(open_ms[0]) + iv)})")
+    return _Window(bars, lo, hi)
 
 
-def _profile(window: Bars, params: StrategyParams, tick: float, ltf: Bars | None) -> Profile:
+def _profile(window: _Window, params: StrategyParams, tick: float, ltf: Bars | None) -> Profile:
     vp = params.volume_profile
     row_height = vp.ticks_per_row * tick if vp.row_mode == "ticks" else None
     if vp.distribution == "ltf":
         if ltf is None or len(ltf) == 0:
             raise DataError(f"volume_profile.distribution = ltf needs {vp.ltf_interval} bars for the window")
-        fine = ltf.slice_ms(int(window.open_ms[0]), int(window.close_ms[-1]))
+        fine = ltf.slice_ms(window.first_open_ms, window.last_close_ms)
         return volume_profile_ltf(window.high, window.low, fine.high, fine.low, fine.close, fine.volume, tick=tick,
                                   rows=vp.rows, row_height=row_height)
     return volume_profile(window.high, window.low, window.close, window.volume, tick=tick, rows=vp.rows,
@@ -145,21 +168,44 @@ def _finite(x: float) -> float | None:
 def scan_zone(*, profile_bars: Bars, trend_bars: Bars, at_ms: int, params: StrategyParams, tick: Decimal,
               ltf_bars: Bars | None = None) -> ZoneScan:
     """The zone as of the close at `at_ms` (a multiple of the scan interval), from bars closed by then."""
-    scan_ms = interval_ms(params.timeframes.scan_interval)
-    if at_ms % scan_ms:
-        raise InputError(f"expected a scan time on the {params.timeframes.scan_interval} close grid (UTC), "
-                         f"was {ms_to_iso(at_ms)}")
-    if profile_bars.interval != params.volume_profile.interval or trend_bars.interval != (
-            params.timeframes.analysis_interval):
-        raise InputError(f"expected profile bars of {params.volume_profile.interval} and trend bars of "
-                         f"{params.timeframes.analysis_interval}, was {profile_bars.interval} and "
-                         f"{trend_bars.interval}")
-    stale = params.execution.stale_data_intervals
-    window = _tail_window(profile_bars, at_ms, params.volume_profile.lookback_bars, "volume profile", stale)
-    trend = _tail_window(trend_bars, at_ms, TREND_WINDOW_BARS, "MA25, ATR and squeeze", stale)
-    tick_f = float(tick)
-    price = float(window.close[-1])
+    return ZoneScanner(profile_bars=profile_bars, trend_bars=trend_bars, params=params, tick=tick,
+                       ltf_bars=ltf_bars).scan(at_ms)
 
+
+class ZoneScanner:
+    """scan_zone over fixed inputs at any number of times (the sweep, the backtest replay): the one
+    implementation, so a replayed zone is the zone the scanner command stores. Call `warm()` on long bars first
+    when scanning many times (their float columns are then converted once instead of per window)."""
+
+    def __init__(self, *, profile_bars: Bars, trend_bars: Bars, params: StrategyParams, tick: Decimal,
+                 ltf_bars: Bars | None = None):
+        self.profile_bars, self.trend_bars, self.ltf_bars = profile_bars, trend_bars, ltf_bars
+        self.params, self.tick = params, tick
+        self.scan_ms = interval_ms(params.timeframes.scan_interval)
+        self.intervals_ok = profile_bars.interval == params.volume_profile.interval and (
+            trend_bars.interval == params.timeframes.analysis_interval)
+
+    def scan(self, at_ms: int) -> ZoneScan:
+        """The zone as of the close at `at_ms`; raises DataError when the data cannot answer (as scan_zone)."""
+        params, tick, profile_bars, trend_bars = self.params, self.tick, self.profile_bars, self.trend_bars
+        scan_ms = self.scan_ms
+        if at_ms % scan_ms:
+            raise InputError(f"expected a scan time on the {params.timeframes.scan_interval} close grid (UTC), "
+                             f"was {ms_to_iso(at_ms)}")
+        if not self.intervals_ok:
+            raise InputError(f"expected profile bars of {params.volume_profile.interval} and trend bars of "
+                             f"{params.timeframes.analysis_interval}, was {profile_bars.interval} and "
+                             f"{trend_bars.interval}")
+        stale = params.execution.stale_data_intervals
+        window = _tail_window(profile_bars, at_ms, params.volume_profile.lookback_bars, "volume profile", stale)
+        trend = _tail_window(trend_bars, at_ms, TREND_WINDOW_BARS, "MA25, ATR and squeeze", stale)
+        return _scan(window, trend, at_ms, params, tick, float(tick), self.ltf_bars, scan_ms)
+
+
+def _scan(window: _Window, trend: _Window, at_ms: int, params: StrategyParams, tick: Decimal, tick_f: float,
+          ltf_bars: Bars | None, scan_ms: int) -> ZoneScan:
+    """The scan from its two tail windows (ZoneScanner.scan has checked the time and the data)."""
+    price = float(window.close[-1])
     profile = _profile(window, params, tick_f, ltf_bars)
     centres = profile.centres
     poc = point_of_control(profile.volumes)
@@ -173,11 +219,16 @@ def scan_zone(*, profile_bars: Bars, trend_bars: Bars, at_ms: int, params: Strat
     ma = _moving_average(trend.close, params)
     ma_t = float(ma[-1])
     sq = params.squeeze
-    squeeze = squeeze_series(trend.open, trend.high, trend.low, trend.close, bb_len=sq.bb_len, bb_mult=sq.bb_mult,
-                             kc_len=sq.kc_len, kc_mult=sq.kc_mult, mom_len=sq.mom_len, fire_window=sq.fire_window,
-                             min_on_bars=sq.min_on_bars, use_true_range=sq.use_true_range,
-                             range_window=sq.ranging_window, min_crosses=sq.ranging_crosses,
-                             fall_bars=sq.ranging_fall_bars)
+    # only the last bar's squeeze is read: squeeze_series of the bars that decide it (squeeze_span) equals it
+    tail = slice(max(0, len(trend) - squeeze_span(bb_len=sq.bb_len, kc_len=sq.kc_len, mom_len=sq.mom_len,
+                                                  fire_window=sq.fire_window, min_on_bars=sq.min_on_bars,
+                                                  range_window=sq.ranging_window,
+                                                  fall_bars=sq.ranging_fall_bars)), None)
+    squeeze = squeeze_series(trend.open[tail], trend.high[tail], trend.low[tail], trend.close[tail],
+                             bb_len=sq.bb_len, bb_mult=sq.bb_mult, kc_len=sq.kc_len, kc_mult=sq.kc_mult,
+                             mom_len=sq.mom_len, fire_window=sq.fire_window, min_on_bars=sq.min_on_bars,
+                             use_true_range=sq.use_true_range, range_window=sq.ranging_window,
+                             min_crosses=sq.ranging_crosses, fall_bars=sq.ranging_fall_bars)
     state = squeeze.state_at(-1)
     if not math.isfinite(atr) or atr <= 0:
         box = Box(math.nan, math.nan, math.nan, math.nan, valid=False, reasons=(f"ATR not available: {atr}",))
@@ -198,24 +249,21 @@ def scan_zone(*, profile_bars: Bars, trend_bars: Bars, at_ms: int, params: Strat
     bias = ma_bias(ma, atr, price, slope_bars=params.ma.slope_lookback, s_min=params.ma.slope_min)
     details = {
         "box": box.as_dict(),
-        "profile": {"interval": window.interval, "source_interval": window.source_interval, "bars": len(window),
-                    "rows": int(profile.volumes.size), "row_height": profile.row_height,
-                    "first_bar": ms_to_iso(int(window.open_ms[0])), "va_share": va.share,
-                    "hvn": [float(centres[i]) for i in hvn], "lvn": [float(centres[i]) for i in lvn]},
-        "trend": {"interval": trend.interval, "source_interval": trend.source_interval, "bars": len(trend),
+        "profile": {"interval": window.bars.interval, "source_interval": window.bars.source_interval,
+                    "bars": len(window), "rows": int(profile.volumes.size), "row_height": profile.row_height,
+                    "first_bar": ms_to_iso(window.first_open_ms), "va_share": va.share,
+                    "hvn": centres[hvn].tolist(), "lvn": centres[lvn].tolist()},
+        "trend": {"interval": trend.bars.interval, "source_interval": trend.bars.source_interval, "bars": len(trend),
                   "momentum": _finite(float(squeeze.mom[-1])), "sqz_on": bool(squeeze.sqz_on[-1])},
     }
     return ZoneScan(
-        symbol=profile_bars.symbol, market=profile_bars.market, bar_ms=at_ms, price=price,
+        symbol=window.bars.symbol, market=window.bars.market, bar_ms=at_ms, price=price,
         s2=levels[0], s1=levels[1], r1=levels[2], r2=levels[3],
         poc=_round(float(centres[poc]), tick), vah=_round(vah, tick), val=_round(val, tick),
         ma25=_round(ma_t, tick), atr=_finite(atr), bias=bias, squeeze_state=str(state),
         fire_dir=int(squeeze.fire_dir[-1]), valid=not reasons, reasons=tuple(reasons),
         valid_until_ms=at_ms + params.timeframes.zone_valid_scans * scan_ms, details=details,
     )
-
-
-
 
 
 @dataclass(frozen=True)
@@ -235,10 +283,10 @@ def sweep_zones(*, profile_bars: Bars, trend_bars: Bars, times: list[int], param
                 progress=None) -> SweepResult:
     """scan_zone at each time; a time the data cannot answer (too little history, stale) is skipped with why."""
     zones, skipped = [], []
+    scanner = ZoneScanner(profile_bars=profile_bars.warm(), trend_bars=trend_bars.warm(), params=params, tick=tick)
     for i, t in enumerate(times):
         try:
-            zones.append(scan_zone(profile_bars=profile_bars, trend_bars=trend_bars, at_ms=t, params=params,
-                                   tick=tick))
+            zones.append(scanner.scan(t))
         except DataError as e:
             skipped.append((t, str(e)))
         if progress is not None and (i + 1) % 500 == 0:

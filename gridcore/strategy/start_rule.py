@@ -26,6 +26,10 @@ Bias -1 therefore never yields a LONG grid and bias +1 never a SHORT one.
 StartDecision.strength is the completeness of the setup for the grid's side, in [0, 1]: 0 without a strength bar,
 else (1 + retest + intact + no veto) / 4 for the strength bar closest to complete (the latest on ties); when the
 gate allows no side it is the larger value of the two setups.
+
+The numbers of the rule (veto bars, the best strength bar, its retest and extreme) come from
+gridcore/analysis/kernels/start_rule_nb.py, the texts from this module; evaluate_last_bars evaluates many windows in
+one kernel call (the trigger's batch form), with the same kernels and texts as evaluate_start.
 """
 
 from __future__ import annotations
@@ -33,18 +37,22 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 
+from gridcore.analysis.kernels import start_rule_nb as _nb
 from gridcore.analysis.vsa import (
     DEFAULT_PARAMS,
-    SIGNAL_ORDER,
     SignalEvent,
     VsaParams,
     VsaSignal,
     VsaSignalArrays,
     ZoneLevels,
+    check_tol_tick,
+    kernel_levels,
+    kernel_vector,
+    signal_names,
     vsa_signal_arrays,
 )
 from gridcore.errors import InputError
@@ -109,36 +117,12 @@ def _num(x: float) -> str:
     return repr(float(x))
 
 
-def _names(bits: int) -> list[str]:
-    return [s.value for s in SIGNAL_ORDER if bits & s.bit]
+def _names(bits: int) -> tuple[str, ...]:
+    return signal_names(bits)  # the values of the signals in `bits`, in SIGNAL_ORDER
 
 
 def _signed(x: int) -> str:
     return f"{x:+d}" if x else "0"
-
-
-class _Window:
-    """Bars lo..t as Python lists (index x - lo) and their signal bits by absolute bar."""
-
-    def __init__(self, masks: dict[int, int], high, low, close, lo: int, t: int):
-        self.masks, self.lo, self.t = masks, lo, t
-        self.high = np.asarray(high[lo: t + 1], dtype=np.float64).tolist()
-        self.low = np.asarray(low[lo: t + 1], dtype=np.float64).tolist()
-        self.close = np.asarray(close[lo: t + 1], dtype=np.float64).tolist()
-
-    def near(self, resistance: bool, levels: tuple[tuple[str, float | None], ...], x: int,
-             tol: float) -> str | None:
-        """The first level bar x is near, else None: near(S) = L <= S + tol and C >= S - tol; for resistance
-        nearR(R) = H >= R - tol and C <= R + tol."""
-        i = x - self.lo
-        for name, level in levels:
-            if level is None:
-                continue
-            if resistance and self.high[i] >= level - tol and self.close[i] <= level + tol:
-                return name
-            if not resistance and self.low[i] <= level + tol and self.close[i] >= level - tol:
-                return name
-        return None
 
 
 @dataclass(frozen=True)
@@ -155,6 +139,7 @@ class _SideRule:
     veto_prefix: str
 
 
+@lru_cache(maxsize=64)
 def _side_rule(mirror: bool, strength_window: int, retest_window: int) -> _SideRule:
     if mirror:
         return _SideRule(True, RESISTANCE_STRENGTH, RESISTANCE_RETEST, RESISTANCE_VETO,
@@ -168,91 +153,92 @@ def _side_rule(mirror: bool, strength_window: int, retest_window: int) -> _SideR
                      "weakness at resistance")
 
 
-def _vetoes(rule: _SideRule, w: _Window, other, tol: float, weak_window: int) -> tuple[list[str], list[str]]:
-    """(signals, reasons) of the veto signals near the opposite levels in the last weak_window bars."""
-    signals: list[str] = []
-    reasons: list[str] = []
-    for x in range(max(w.lo, w.t - weak_window + 1), w.t + 1):
-        bits = w.masks.get(x, 0) & rule.veto_bits
-        name = w.near(not rule.mirror, other, x, tol) if bits else None
-        if name is not None:
-            for s in _names(bits):
-                signals.append(f"{s}@{x} near {name}")
-                reasons.append(f"{rule.veto_prefix}: {s} at bar {x} near {name}")
-    return signals, reasons
+_RULE_BITS = np.array([SUPPORT_STRENGTH, SUPPORT_RETEST, SUPPORT_VETO, RESISTANCE_STRENGTH, RESISTANCE_RETEST,
+                       RESISTANCE_VETO], np.int64)
+_SUPPORT_NAMES, _RESISTANCE_NAMES = ("S1", "S2"), ("R1", "R2")
 
 
-def _best_strength(rule: _SideRule, w: _Window, own, tol: float, strength_window: int, retest_window: int):
-    """The strength bar closest to a complete setup, the latest on ties, as
-    (u, level name, retest bar or None, extreme after u or None, intact); None without a strength bar."""
-    t, masks = w.t, w.masks
-    best = None
-    best_rank = -1
-    for u in range(t, max(w.lo, t - strength_window + 1) - 1, -1):
-        bits = masks.get(u, 0) & rule.strength_bits
-        name = w.near(rule.mirror, own, u, tol) if bits else None
-        if name is None:
-            continue
-        retest = next((x for x in range(t, max(u, t - retest_window), -1) if masks.get(x, 0) & rule.retest_bits),
-                      None)
-        i = u - w.lo
-        extreme = None
-        intact = True
-        if u < t and rule.mirror:
-            extreme = max(w.high[i + 1:])
-            intact = extreme <= w.high[i] + tol
-        elif u < t:
-            extreme = min(w.low[i + 1:])
-            intact = extreme >= w.low[i] - tol
-        rank = int(retest is not None) + int(intact)
-        if rank > best_rank:
-            best, best_rank = (u, name, retest, extreme, intact), rank
-        if rank == 2:
-            break
-    return best
+def _setup_from(rule: _SideRule, ints: list[int], floats: list[float], own_missing: bool) -> _Setup:
+    """One side's setup from the kernel's numbers (kernels/start_rule_nb.py): the veto signals near the opposite
+    levels in the last weak_window bars, then the strength bar closest to a complete setup, the latest on ties."""
+    own_names, other_names = (_RESISTANCE_NAMES, _SUPPORT_NAMES) if rule.mirror else (_SUPPORT_NAMES,
+                                                                                     _RESISTANCE_NAMES)
+    veto_signals: list[str] = []
+    veto_reasons: list[str] = []
+    for k in range(ints[0]):
+        x, bits, q = ints[_nb.N_HEAD + 3 * k: _nb.N_HEAD + 3 * k + 3]
+        name = other_names[q]
+        for s in _names(bits):
+            veto_signals.append(f"{s}@{x} near {name}")
+            veto_reasons.append(f"{rule.veto_prefix}: {s} at bar {x} near {name}")
+    if own_missing:
+        return _Setup(False, _score(ints, own_missing), (rule.no_levels, *veto_reasons), tuple(veto_signals))
+    u = ints[1]
+    if u < 0:
+        return _Setup(False, _score(ints, own_missing), (rule.no_strength, *veto_reasons), tuple(veto_signals))
 
-
-def _evaluate_side(rule: _SideRule, w: _Window, *, supports, resistances, tol: float, params: VsaParams) -> _Setup:
-    own, other = (resistances, supports) if rule.mirror else (supports, resistances)
-    veto_signals, veto_reasons = _vetoes(rule, w, other, tol, params.weak_window)
-    if all(level is None for _, level in own):
-        return _Setup(False, 0.0, (rule.no_levels, *veto_reasons), tuple(veto_signals))
-    best = _best_strength(rule, w, own, tol, params.strength_window, params.retest_window)
-    if best is None:
-        return _Setup(False, 0.0, (rule.no_strength, *veto_reasons), tuple(veto_signals))
-
-    u, name, retest, extreme, intact = best
-    signals = [f"{s}@{u} near {name}" for s in _names(w.masks[u] & rule.strength_bits)]
+    name, retest, intact = own_names[ints[2]], (ints[3] if ints[3] >= 0 else None), bool(ints[4])
+    signals = [f"{s}@{u} near {name}" for s in _names(ints[6] & rule.strength_bits)]
     reasons = []
     if retest is None:
         reasons.append(rule.no_retest)
     else:
-        signals.extend(f"{s}@{retest}" for s in _names(w.masks[retest] & rule.retest_bits))
-    if not intact:
-        i = u - w.lo
+        signals.extend(f"{s}@{retest}" for s in _names(ints[7] & rule.retest_bits))
+    if not intact:  # only a strength bar before t can be broken, so the extreme exists
+        extreme, at_u = floats
         if rule.mirror:
-            reasons.append(f"upthrust high broken: max high {_num(extreme)} > {_num(w.high[i])} + tol")
+            reasons.append(f"upthrust high broken: max high {_num(extreme)} > {_num(at_u)} + tol")
         else:
-            reasons.append(f"climax low broken: min low {_num(extreme)} < {_num(w.low[i])} - tol")
+            reasons.append(f"climax low broken: min low {_num(extreme)} < {_num(at_u)} - tol")
     reasons.extend(veto_reasons)
     signals.extend(veto_signals)
-    score = (1 + int(retest is not None) + int(intact) + int(not veto_signals)) / 4
-    return _Setup(not reasons, score, tuple(reasons), tuple(signals))
+    return _Setup(not reasons, _score(ints, own_missing), tuple(reasons), tuple(signals))
 
 
-def _masks(signals: VsaSignalArrays | Sequence[SignalEvent], lo: int, t: int) -> dict[int, int]:
-    """Signal bits of bars lo..t (bars without signals left out)."""
+def _score(ints: list[int], own_missing: bool) -> float:
+    """The setup's completeness: 0 without levels or a strength bar, else (1 + retest + intact + no veto) / 4
+    (every veto bar found has at least one signal, so "no veto signal" is "no veto bar")."""
+    if own_missing or ints[1] < 0:
+        return 0.0
+    return (1 + int(ints[3] >= 0) + int(bool(ints[4])) + int(ints[0] == 0)) / 4
+
+
+def _decide(ints: list[list[int]], floats: list[list[float]], levels: tuple[float | None, ...], bias: int,
+            squeeze_state: str, fire_dir: int, params: VsaParams) -> StartDecision:
+    """The decision from the kernel's two sides (support row 0, resistance row 1, as lists) and the gate."""
+    s1, s2, r1, r2 = levels
+    missing = (s1 is None and s2 is None, r1 is None and r2 is None)
+    direction, gate_reason = _gate(str(squeeze_state), int(bias), int(fire_dir))
+    if direction is None:  # only the scores count: max of the two setups' scores
+        score = max(_score(ints[0], missing[0]), _score(ints[1], missing[1]))
+        return StartDecision(False, None, (gate_reason,), (), score)
+    mirror = direction == SHORT
+    s = _setup_from(_side_rule(mirror, params.strength_window, params.retest_window), ints[int(mirror)],
+                    floats[int(mirror)], missing[int(mirror)])
+    if s.ok:
+        where = "resistance" if direction == SHORT else "support"
+        return StartDecision(True, direction, (gate_reason, f"VSA {where} setup confirmed"), s.signals, s.score)
+    return StartDecision(False, None, (gate_reason, *s.reasons), s.signals, s.score)
+
+
+def _rule_arrays(params: VsaParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(windows for the kernel, int output buffer, float output buffer) of one evaluation."""
+    return (np.array([params.strength_window, params.retest_window, params.weak_window], np.int64),
+            np.zeros((2, _nb.N_HEAD + 3 * params.weak_window), np.int64), np.zeros((2, 2)))
+
+
+def _masks(signals: VsaSignalArrays | Sequence[SignalEvent], lo: int, t: int) -> np.ndarray:
+    """Signal bits of bars lo..t (index x - lo), int64."""
     if isinstance(signals, VsaSignalArrays):
         if len(signals) <= t:
             raise InputError(f"signals: expected arrays covering bar {t}, were {len(signals)} bars long")
         if signals.start > lo:
             raise InputError(f"signals: evaluated from bar {signals.start}, the start rule needs bars from {lo}")
-        window = signals.mask[lo - signals.start: t + 1 - signals.start]
-        return {lo + int(i): int(window[i]) for i in np.flatnonzero(window)}
-    out: dict[int, int] = {}
+        return np.ascontiguousarray(signals.mask[lo - signals.start: t + 1 - signals.start], dtype=np.int64)
+    out = np.zeros(t - lo + 1, np.int64)
     for e in signals:
         if lo <= e.bar <= t:
-            out[e.bar] = out.get(e.bar, 0) | VsaSignal(e.signal).bit
+            out[e.bar - lo] |= VsaSignal(e.signal).bit
     return out
 
 
@@ -264,6 +250,7 @@ def _level(x: float | None, name: str) -> float | None:
     return float(x)
 
 
+@lru_cache(maxsize=256)
 def _gate(state: str, bias: int, fire_dir: int) -> tuple[str | None, str]:
     """(direction allowed by squeeze state and bias, or None; the reason)."""
     per_bias = {1: LONG, -1: SHORT, 0: NEUTRAL}[bias]
@@ -309,23 +296,13 @@ def evaluate_start(signals: VsaSignalArrays | Sequence[SignalEvent], high, low, 
         raise InputError(f"vsa windows: expected >= 1 and retest_window <= strength_window, were {windows}")
 
     lo = max(0, t - _span(params) + 1)
-    window = _Window(_masks(signals, lo, t), high, low, close, lo, t)
-    supports = (("S1", _level(s1, "s1")), ("S2", _level(s2, "s2")))
-    resistances = (("R1", _level(r1, "r1")), ("R2", _level(r2, "r2")))
-
-    def setup(mirror: bool) -> _Setup:
-        return _evaluate_side(_side_rule(mirror, params.strength_window, params.retest_window), window,
-                              supports=supports, resistances=resistances, tol=float(tol), params=params)
-
-    direction, gate_reason = _gate(str(squeeze_state), int(bias), int(fire_dir))
-    if direction is None:
-        score = max(setup(False).score, setup(True).score)
-        return StartDecision(False, None, (gate_reason,), (), score)
-    s = setup(direction == SHORT)
-    if s.ok:
-        where = "resistance" if direction == SHORT else "support"
-        return StartDecision(True, direction, (gate_reason, f"VSA {where} setup confirmed"), s.signals, s.score)
-    return StartDecision(False, None, (gate_reason, *s.reasons), s.signals, s.score)
+    mask = _masks(signals, lo, t)
+    h, low_, c = (np.ascontiguousarray(x[lo: t + 1], dtype=np.float64) for x in (high, low, close))
+    levels = (_level(s1, "s1"), _level(s2, "s2"), _level(r1, "r1"), _level(r2, "r2"))
+    windows, ints, floats = _rule_arrays(params)
+    _nb.both_sides(mask, h, low_, c, lo, t, np.array([math.nan if x is None else x for x in levels]), float(tol),
+                   _RULE_BITS, windows, ints, floats)
+    return _decide(ints.tolist(), floats.tolist(), levels, bias, squeeze_state, fire_dir, params)
 
 
 def _span(params: VsaParams) -> int:
@@ -351,3 +328,75 @@ def evaluate_last_bar(open_, high, low, close, volume, *, s1: float | None, s2: 
     decision = evaluate_start(arrays, high, low, close, t, s1=s1, s2=s2, r1=r1, r2=r2, tol=tol, bias=bias,
                               squeeze_state=squeeze_state, fire_dir=fire_dir, params=params)
     return LastBarEvaluation(decision, arrays)
+
+
+@dataclass(frozen=True)
+class WindowZone:
+    """What evaluate_last_bars needs per window besides the bars and the tolerance: the levels and gate inputs."""
+
+    s1: float | None
+    s2: float | None
+    r1: float | None
+    r2: float | None
+    bias: int
+    squeeze_state: str
+    fire_dir: int
+
+
+def check_window_zone(zone: WindowZone, tol: float, tick: float, params: VsaParams,
+                      checked: dict[int, tuple[float | None, ...]] | None = None) -> tuple[float | None, ...]:
+    """evaluate_last_bar's argument checks, in its order; returns the rule's (s1, s2, r1, r2) (None = unknown).
+    `checked` remembers zones (by identity) that passed, so a zone shared by many windows is checked once."""
+    check_tol_tick(tol, tick)
+    if checked is not None and id(zone) in checked:
+        return checked[id(zone)]
+    kernel_vector(params)
+    kernel_levels(ZoneLevels(zone.s1, zone.s2, zone.r1, zone.r2))
+    if zone.squeeze_state not in SQUEEZE_STATES:
+        raise InputError(f"squeeze_state: expected one of {', '.join(SQUEEZE_STATES)}, was {zone.squeeze_state!r}")
+    for name, x in (("bias", zone.bias), ("fire_dir", zone.fire_dir)):
+        if x not in (-1, 0, 1):
+            raise InputError(f"{name}: expected -1, 0 or +1, was {x!r}")
+    windows = (params.strength_window, params.retest_window, params.weak_window)
+    if min(windows) < 1 or params.retest_window > params.strength_window:
+        raise InputError(f"vsa windows: expected >= 1 and retest_window <= strength_window, were {windows}")
+    levels = (_level(zone.s1, "s1"), _level(zone.s2, "s2"), _level(zone.r1, "r1"), _level(zone.r2, "r2"))
+    if checked is not None:
+        checked[id(zone)] = levels
+    return levels
+
+
+def evaluate_last_bars(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray,
+                       windows: Sequence[tuple[int, int]], zones: Sequence[WindowZone], tols: Sequence[float], *,
+                       tick: float, params: VsaParams = DEFAULT_PARAMS) -> list[tuple[StartDecision, int]]:
+    """evaluate_last_bar for many windows of the same float64 arrays in one kernel call: for window (lo, hi), its
+    zone and tolerance, the decision at bar hi - 1 of the bars lo..hi-1 (bar numbers in the decision count from
+    lo) and the signal bits of that bar. Equal, window by window, to evaluate_last_bar(open_[lo:hi], ...)."""
+    if not len(windows) == len(zones) == len(tols):
+        raise InputError(f"expected one zone and tol per window, were {len(zones)} zones and {len(tols)} tols for "
+                         f"{len(windows)} windows")
+    if not windows:
+        return []
+    arrays = [np.ascontiguousarray(x, dtype=np.float64) for x in (open_, high, low, close, volume)]
+    n = arrays[0].shape[0]
+    if any(a.ndim != 1 or a.shape[0] != n for a in arrays):
+        raise InputError("expected 1-D open, high, low, close, volume of equal length")
+    bounds = np.array(windows, np.int64).reshape(len(windows), 2)
+    if np.any(bounds[:, 0] < 0) or np.any(bounds[:, 1] > n) or np.any(bounds[:, 1] <= bounds[:, 0]):
+        raise InputError(f"windows: expected 0 <= lo < hi <= {n}")
+    checked: dict[int, tuple[float | None, ...]] = {}
+    rule_levels = [check_window_zone(z, tol, tick, params, checked) for z, tol in zip(zones, tols, strict=True)]
+    kernel_rows = {key: [math.nan if x is None else x for x in lv] for key, lv in checked.items()}
+    levels = np.array([kernel_rows[id(z)] for z in zones], np.float64)
+    rule_windows, ints_one, floats_one = _rule_arrays(params)
+    k = len(windows)
+    now_bits = np.zeros(k, np.int64)
+    ints = np.zeros((k, *ints_one.shape), np.int64)
+    floats = np.zeros((k, *floats_one.shape))
+    _nb.last_bars(*arrays, np.ascontiguousarray(bounds[:, 0]), np.ascontiguousarray(bounds[:, 1]), levels,
+                  np.array(tols, np.float64), kernel_vector(params), params.spring_delta_ticks * tick, _span(params),
+                  _RULE_BITS, rule_windows, now_bits, ints, floats)
+    used = _nb.N_HEAD + 3 * int(ints[:, :, 0].max())  # the veto slots any window filled
+    return [(_decide(ints_j, floats_j, lv, z.bias, z.squeeze_state, z.fire_dir, params), bits)
+            for ints_j, floats_j, lv, z, bits in zip(ints[:, :, :used].tolist(), floats.tolist(), rule_levels, zones,
+                                                     now_bits.tolist(), strict=True)]

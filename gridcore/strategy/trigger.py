@@ -7,12 +7,16 @@ change the answer) and the zone's levels, bias and squeeze state. Used by the `t
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from gridcore.analysis.vsa import signal_names
 from gridcore.bars import Bars
 from gridcore.errors import DataError, InputError
 from gridcore.params import StrategyParams
-from gridcore.strategy.start_rule import evaluate_last_bar
+from gridcore.strategy.start_rule import WindowZone, check_window_zone, evaluate_last_bars
 from gridcore.timeframes import interval_ms, ms_to_iso
 
 TRIGGER_WINDOW_BARS = 200  # 15m bars read per evaluation (50 h): the VSA averages, windows and the ATR seed
@@ -59,34 +63,99 @@ def near_tolerance(*, atr: float, price: float, params: StrategyParams) -> float
 def evaluate_trigger(*, bars: Bars, at_ms: int, zone: ZoneContext, params: StrategyParams,
                      tick: float) -> TriggerEvaluation:
     """Evaluate the trigger bar closing at `at_ms` against the zone."""
-    step = interval_ms(params.timeframes.trigger_interval)
-    if bars.interval != params.timeframes.trigger_interval:
-        raise InputError(f"expected {params.timeframes.trigger_interval} trigger bars, was {bars.interval}")
-    if at_ms % step:
-        raise InputError(f"expected a {params.timeframes.trigger_interval} close (UTC), was {ms_to_iso(at_ms)}")
-    seen = bars.closed_by(at_ms).slice_ms(at_ms - TRIGGER_WINDOW_BARS * step, None)
-    if len(seen) == 0 or int(seen.close_ms[-1]) != at_ms:
-        last = ms_to_iso(int(seen.close_ms[-1])) if len(seen) else "none in the window"
-        raise DataError(f"no {bars.symbol} {bars.market} {bars.interval} bar closes at {ms_to_iso(at_ms)} "
-                        f"(last closed bar: {last})")
-    min_bars = params.vsa.lookback + max(params.vsa.strength_window, params.vsa.weak_window) + 1
-    if len(seen) < min_bars:
-        raise DataError(f"expected at least {min_bars} {bars.interval} bars before {ms_to_iso(at_ms)} for VSA, "
-                        f"was {len(seen)} ({bars.symbol} {bars.market})")
-    price = float(seen.close[-1])
-    tol = near_tolerance(atr=zone.atr, price=price, params=params)
-    ev = evaluate_last_bar(seen.open, seen.high, seen.low, seen.close, seen.volume, s1=zone.s1, s2=zone.s2,
-                           r1=zone.r1, r2=zone.r2, tol=tol, tick=tick, bias=zone.bias,
-                           squeeze_state=zone.squeeze_state, fire_dir=zone.fire_dir, params=params.vsa)
-    t = len(seen) - 1
-    d = ev.decision
-    seen_now = tuple(str(s) for s in ev.signals.signals_at(t))
-    return TriggerEvaluation(
-        bar_ms=at_ms, price=price, start=d.start, direction=d.direction, reasons=tuple(d.reasons),
-        signals=seen_now, setup=tuple(_relative(s, t) for s in d.signals), strength=float(d.strength),
-        tol=tol if math.isfinite(tol) else 0.0,
-        details={"window_bars": len(seen), "source_interval": seen.source_interval},
-    )
+    out = TriggerEvaluator(bars=bars, params=params, tick=tick).evaluate([at_ms], [zone])[0]
+    if isinstance(out, DataError):
+        raise out
+    return out
+
+
+class TriggerEvaluator:
+    """evaluate_trigger for many (time, zone) pairs over the same bars: the one implementation (evaluate_trigger is
+    a batch of one), with the VSA signals and the start rule of every window in one kernel call. Call
+    `bars.warm()` first when evaluating many times over long bars."""
+
+    def __init__(self, *, bars: Bars, params: StrategyParams, tick: float):
+        self.bars, self.params, self.tick = bars, params, tick
+        self.step = interval_ms(params.timeframes.trigger_interval)
+        self.min_bars = params.vsa.lookback + max(params.vsa.strength_window, params.vsa.weak_window) + 1
+
+    def evaluate(self, times: Sequence[int], zones: Sequence[ZoneContext]) -> list[TriggerEvaluation | DataError]:
+        """Per (time, zone): the evaluation, or the DataError evaluate_trigger raises for it (no bar closing then,
+        too few bars). Any other error is raised, for the first pair that has one, as evaluate_trigger would."""
+        bars, params, step = self.bars, self.params, self.step
+        if len(times) != len(zones):
+            raise InputError(f"expected one zone per time, were {len(zones)} zones for {len(times)} times")
+        if not len(times):
+            return []
+        if bars.interval != params.timeframes.trigger_interval:  # every pair's first check
+            raise InputError(f"expected {params.timeframes.trigger_interval} trigger bars, was {bars.interval}")
+        at = np.asarray(times, np.int64)
+        off_grid = np.flatnonzero(at % step)
+        usable = int(off_grid[0]) if off_grid.size else at.size  # pairs before the first time off the grid
+        iv = bars.interval_ms
+        open_ms = bars.open_ms
+        his = open_ms.searchsorted(at - iv + 1, side="left")  # = len(bars.closed_by(t))
+        los = np.minimum(open_ms.searchsorted(at - TRIGGER_WINDOW_BARS * step, side="left"), his)
+        closes = np.where(his > los, open_ms[np.maximum(his - 1, 0)] + iv, -1) if open_ms.size else his - 1
+        ok = (his > los) & (closes == at) & (his - los >= self.min_bars)
+        a, b = int(los.min()), int(his.max())
+        o, h, lo_, c, v = bars.float_rows(a, b)
+        prices_all = c[np.where(ok, his - 1 - a, 0)].tolist() if c.size else [0.0] * at.size
+        out: list[TriggerEvaluation | DataError | None] = []
+        windows, wzones, prices, tols = [], [], [], []
+        as_window_zone: dict[int, WindowZone] = {}  # one per distinct zone object
+        for k, (t_ms, lo, hi, good, zone) in enumerate(zip(at.tolist(), los.tolist(), his.tolist(), ok.tolist(),
+                                                          zones, strict=True)):
+            try:
+                if k == usable:
+                    raise InputError(f"expected a {params.timeframes.trigger_interval} close (UTC), was "
+                                     f"{ms_to_iso(t_ms)}")
+                if not good:
+                    out.append(self._window_error(t_ms, lo, hi))
+                    continue
+                price = prices_all[k]
+                tol = near_tolerance(atr=zone.atr, price=price, params=params)
+            except Exception:
+                checked: dict = {}
+                for wz, wtol in zip(wzones, tols, strict=True):  # an earlier pair's error comes first
+                    check_window_zone(wz, wtol, self.tick, params.vsa, checked)
+                raise
+            wz = as_window_zone.get(id(zone))
+            if wz is None:
+                wz = as_window_zone[id(zone)] = WindowZone(zone.s1, zone.s2, zone.r1, zone.r2, zone.bias,
+                                                           zone.squeeze_state, zone.fire_dir)
+            windows.append((lo - a, hi - a))
+            wzones.append(wz)
+            prices.append(price)
+            tols.append(tol)
+            out.append(None)
+        decisions = evaluate_last_bars(o, h, lo_, c, v, windows, wzones, tols, tick=self.tick, params=params.vsa)
+        source_interval = bars.source_interval
+        pending = iter(zip(decisions, windows, prices, tols, strict=True))
+        for k, t_ms in enumerate(times):
+            if out[k] is not None:
+                continue
+            (d, now_bits), (lo, hi), price, tol = next(pending)
+            t = hi - lo - 1
+            out[k] = TriggerEvaluation(
+                bar_ms=t_ms, price=price, start=d.start, direction=d.direction, reasons=d.reasons,
+                signals=signal_names(now_bits), setup=tuple(_relative(s, t) for s in d.signals) if d.signals else (),
+                strength=float(d.strength), tol=tol if math.isfinite(tol) else 0.0,
+                details={"window_bars": hi - lo, "source_interval": source_interval},
+            )
+        return out  # type: ignore[return-value]
+
+    def _window_error(self, at_ms: int, lo: int, hi: int) -> DataError | None:
+        bars = self.bars
+        last_close = int(bars.open_ms[hi - 1]) + bars.interval_ms if hi > lo else None
+        if last_close is None or last_close != at_ms:
+            last = ms_to_iso(last_close) if last_close is not None else "none in the window"
+            return DataError(f"no {bars.symbol} {bars.market} {bars.interval} bar closes at {ms_to_iso(at_ms)} "
+                             f"(last closed bar: {last})")
+        if hi - lo < self.min_bars:
+            return DataError(f"expected at least {self.min_bars} {bars.interval} bars before {ms_to_iso(at_ms)} for "
+                             f"VSA, was {hi - lo} ({bars.symbol} {bars.market})")
+        return None
 
 
 def _relative(signal: str, t: int) -> str:

@@ -146,3 +146,95 @@ def profile_close(close: np.ndarray, volume: np.ndarray, k0: float, n: int, h: f
         if volume[i] != 0.0:
             out[_bin(_row(close[i], h, k0, n), n)] += volume[i]
     return out
+
+
+# ---------------------------------------------------------------------------------------------------- checks, POC, VA
+# The wrappers call these on the hot path and fall back to their numpy checks (which raise the precise message) only
+# when a check fails, so a valid input costs one pass instead of a dozen numpy calls.
+
+
+@njit
+def bars_ok(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray, open_: np.ndarray,
+            has_open: bool) -> bool:
+    """All finite, low <= high, low <= close <= high, (low <= open <= high,) volume >= 0; arrays of equal length."""
+    n = high.shape[0]
+    if low.shape[0] != n or close.shape[0] != n or volume.shape[0] != n or (has_open and open_.shape[0] != n):
+        return False
+    for i in range(n):
+        h = high[i]
+        lo = low[i]
+        c = close[i]
+        v = volume[i]
+        if not (np.isfinite(h) and np.isfinite(lo) and np.isfinite(c) and np.isfinite(v)):
+            return False
+        if h < lo or c < lo or c > h or v < 0.0:
+            return False
+        if has_open:
+            o = open_[i]
+            if not np.isfinite(o) or o < lo or o > h:
+                return False
+    return True
+
+
+@njit
+def volumes_ok(v: np.ndarray) -> bool:
+    """All finite and >= 0."""
+    for i in range(v.shape[0]):
+        if not (np.isfinite(v[i]) and v[i] >= 0.0):
+            return False
+    return True
+
+
+@njit
+def point_of_control(v: np.ndarray, rtol: float) -> int:
+    """The bin of largest volume, volumes within rtol of the maximum tied; among ties the one closest to the middle
+    index (n - 1) / 2, then the lower. v: finite, non-empty."""
+    n = v.shape[0]
+    top = v[0]
+    for j in range(1, n):
+        if v[j] > top:
+            top = v[j]
+    floor = top - rtol * top
+    best = -1
+    best_d = n + 1
+    for j in range(n):
+        if v[j] >= floor:
+            d = abs(2 * j - (n - 1))
+            if d < best_d:
+                best = j
+                best_d = d
+    return best
+
+
+@njit
+def _sum_rows(v: np.ndarray, a: int, b: int) -> float:
+    """v[a:b].sum() for the 1 or 2 rows a value-area step adds (numpy sums so few values left to right)."""
+    s = v[a]
+    for j in range(a + 1, b):
+        s += v[j]
+    return s
+
+
+@njit
+def value_area(v: np.ndarray, poc: int, step: int, target: float):
+    """§1.5 from the POC until the rows hold >= target (the wrapper's pct * numpy sum): (lo, hi, volume)."""
+    n = v.shape[0]
+    lo = poc
+    hi = poc
+    acc = v[poc]
+    while acc < target:
+        if hi == n - 1 and lo == 0:
+            break
+        has_up = hi < n - 1
+        has_dn = lo > 0
+        up = _sum_rows(v, hi + 1, min(hi + 1 + step, n)) if has_up else 0.0
+        dn = _sum_rows(v, max(lo - step, 0), lo) if has_dn else 0.0
+        if not has_dn or (has_up and up >= dn):
+            k = min(step, n - 1 - hi)
+            acc += _sum_rows(v, hi + 1, hi + 1 + k)
+            hi += k
+        else:
+            k = min(step, lo)
+            acc += _sum_rows(v, lo - k, lo)
+            lo -= k
+    return lo, hi, acc

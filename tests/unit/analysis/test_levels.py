@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from gridcore.analysis.indicators import sma
 from gridcore.analysis.levels import LEVEL_NAMES, Box, four_peaks_box, ma25_snap, ma_bias, ma_slope
 from gridcore.errors import ConfigError, InputError
+from tests.reference import slow_analysis as slow
 
 MEANS = (100.0, 105.0, 111.0, 118.0)
 
@@ -308,3 +309,35 @@ def test_bias():
     assert ma_bias(up[:29], atr, price=200.0) == 0  # m_{t-5} still in warm-up (NaN)
     assert ma_bias(up[:30], atr, price=200.0) == 1
     assert math.isnan(ma_slope(down[:3], atr))
+
+
+# --- kernel parity ---------------------------------------------------------------------------------------------
+
+
+@st.composite
+def tied_profiles(draw):
+    """Few distinct volumes (equal peaks inside clusters) on a grid, price on or between bin centres."""
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    n = draw(st.integers(2, 80))
+    h = draw(st.sampled_from([0.1, 0.25, 1.0]))
+    centres = 100.0 + h * (np.arange(n) + 0.5)
+    volumes = rng.choice([0.0, 1.0, 2.0, 3.0], n)
+    price = float(centres[int(rng.integers(0, n))] + draw(st.sampled_from([0.0, h / 2, h / 3])))
+    return centres, volumes, price, float(h * rng.uniform(0, 6)), h
+
+
+@settings(max_examples=120)
+@given(st.one_of(random_profiles(), tied_profiles()), st.sampled_from(["peak", "centroid"]),
+       st.sampled_from([0.0, 1e-9, 1.0]))
+def test_four_peaks_box_equals_the_numpy_reference(profile, level_mode, eps_rows):
+    centres, volumes, price, atr, h = profile
+    kw = {"price": price, "atr": atr, "row_height": h * eps_rows or 1e-9 * price, "level_mode": level_mode}
+    assert repr(four_peaks_box(centres, volumes, **kw)) == repr(slow.four_peaks_box(centres, volumes, **kw))
+
+
+def test_four_peaks_box_checks_its_inputs_as_before():
+    c, v = np.array([1.0, 2.0, 3.0]), np.array([1.0, np.nan, 1.0])
+    for vol in (v, np.array([1.0, -1.0, 1.0])):
+        with pytest.raises(InputError, match="finite centres and finite volumes >= 0"):
+            four_peaks_box(c, vol, price=2.0, atr=1.0, row_height=0.1)

@@ -7,9 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gridcore.analysis.squeeze import SQUEEZE_STATES, STATE_CODE, SqueezeState, squeeze_series
+from gridcore.analysis.squeeze import SQUEEZE_STATES, STATE_CODE, SqueezeState, squeeze_series, squeeze_span
 from gridcore.errors import ConfigError, InputError
 from tests.reference import naive_indicators as ref
+from tests.reference import slow_analysis as slow
 
 
 def _ohlc_from_close(close, half_range):
@@ -158,3 +159,75 @@ def test_bad_input():
     with pytest.raises(ConfigError) as e:
         squeeze_series(c, c, c, c, bb_len=0, kc_mult=-1.0)
     assert len(e.value.problems) == 2
+
+
+# ---------------------------------------------------------------------------------------------------- kernel parity
+
+SERIES_FIELDS = ("sqz_on", "sqz_off", "mom", "fired", "fire_dir", "bars_since_fire", "state", "upper_bb", "lower_bb",
+                 "upper_kc", "lower_kc")
+SPAN_KEYS = ("bb_len", "kc_len", "mom_len", "fire_window", "min_on_bars", "range_window", "fall_bars")
+
+
+@st.composite
+def squeeze_params(draw):
+    return {"bb_len": draw(st.integers(1, 25)), "kc_len": draw(st.integers(1, 25)), "mom_len": draw(st.integers(1, 25)),
+            "fire_window": draw(st.integers(1, 12)), "min_on_bars": draw(st.integers(1, 6)),
+            "range_window": draw(st.integers(1, 25)), "fall_bars": draw(st.integers(1, 6)),
+            "min_crosses": draw(st.integers(1, 3)), "use_true_range": draw(st.booleans()),
+            "bb_mult": draw(st.sampled_from([0.5, 1.0, 2.0, 2.7])), "kc_mult": draw(st.sampled_from([0.8, 1.5, 3.0]))}
+
+
+def _same_series(a, b) -> None:
+    for name in SERIES_FIELDS:
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype and x.tobytes() == y.tobytes(), name
+
+
+@settings(max_examples=80)
+@given(regime_bars(max_size=200), st.one_of(st.just({}), squeeze_params()))
+def test_kernel_equals_the_numpy_reference_bit_for_bit(b, kw):
+    _same_series(squeeze_series(*b, **kw), slow.squeeze_series(*b, **kw))
+
+
+def test_kernel_equals_the_numpy_reference_on_breakouts_and_flat_bars():
+    for seed in range(20):
+        b = breakout_bars(seed=seed, direction=1 if seed % 2 else -1, scale=10.0 ** (seed % 5))
+        _same_series(squeeze_series(*b), slow.squeeze_series(*b))
+    flat = np.full(60, 100.0)
+    _same_series(squeeze_series(flat, flat + 0.5, flat - 0.5, flat), slow.squeeze_series(flat, flat + 0.5,
+                                                                                         flat - 0.5, flat))
+
+
+def test_the_last_squeeze_span_bars_decide_the_last_bar():
+    """squeeze_series of the last squeeze_span bars gives the last bar's state, fire_dir, mom and sqz_on exactly
+    (what the scanner reads), for random parameters and every bar of fast-switching regimes; one bar fewer does
+    not."""
+    rng = np.random.default_rng(2021)
+    checked = fired = shorter_differs = 0
+    for _ in range(150):
+        kw = {"bb_len": int(rng.integers(2, 25)), "kc_len": int(rng.integers(2, 25)),
+              "mom_len": int(rng.integers(2, 25)), "fire_window": int(rng.integers(1, 30)),
+              "min_on_bars": int(rng.integers(1, 8)), "range_window": int(rng.integers(2, 30)),
+              "fall_bars": int(rng.integers(1, 8))}
+        extra = {"min_crosses": int(rng.integers(1, 4)), "use_true_range": bool(rng.integers(2))}
+        span = squeeze_span(**kw)
+        n = span + int(rng.integers(1, 100))
+        regime = np.repeat(rng.uniform(0.005, 2.0, n // 8 + 1), 8)[:n]
+        close = 100.0 + np.cumsum(rng.normal(0, 1, n) * regime)
+        o, h, lo, c = _ohlc_from_close(close, rng.uniform(0.01, 1.5, n) * regime)
+        full = squeeze_series(o, h, lo, c, **kw, **extra)
+        for t in range(n):
+            want = (int(full.state[t]), int(full.fire_dir[t]), full.mom[t].tobytes(), bool(full.sqz_on[t]))
+            s = max(0, t + 1 - span)
+            tail = squeeze_series(o[s:t + 1], h[s:t + 1], lo[s:t + 1], c[s:t + 1], **kw, **extra)
+            assert (int(tail.state[-1]), int(tail.fire_dir[-1]), tail.mom[-1].tobytes(), bool(tail.sqz_on[-1])) == want
+            checked += 1
+            fired += int(full.state[t]) == STATE_CODE[SqueezeState.FIRED]
+            if t + 1 >= span and t % 5 == 0:
+                short = squeeze_series(o[s + 1:t + 1], h[s + 1:t + 1], lo[s + 1:t + 1], c[s + 1:t + 1], **kw, **extra)
+                shorter_differs += short.mom[-1].tobytes() != full.mom[t].tobytes() or short.state[-1] != full.state[t]
+    assert checked > 10_000 and fired > 500 and shorter_differs > 0
+
+
+def test_squeeze_span_of_the_defaults():
+    assert squeeze_span() == 59  # 20 momentum bars back, each a 20-bar fit of 20-bar detrended closes

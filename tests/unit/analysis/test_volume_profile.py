@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.ndimage import gaussian_filter1d
 
+from gridcore.analysis import volume_profile as vp
 from gridcore.analysis.volume_profile import (
     Nodes,
     Profile,
@@ -27,6 +28,7 @@ from gridcore.analysis.volume_profile import (
 )
 from gridcore.errors import InputError
 from tests.reference import naive_volume_profile as ref
+from tests.reference import slow_analysis as slow
 
 METHODS = ["uniform", "triangular", "path", "close"]
 FEW = settings(max_examples=40)
@@ -586,3 +588,71 @@ def test_profile_arrays_are_read_only():
     p = volume_profile([2.0], [1.0], [1.5], [1.0], tick=0.1, rows=4)
     with pytest.raises(ValueError):
         p.volumes[0] = 5.0
+
+
+# ------------------------------------------------------------------------------------------------ kernel parity
+# point_of_control, value_area and volume_nodes run numba kernels (and a port of scipy's find_peaks and
+# gaussian_filter1d); tests/reference/slow_analysis.py keeps the numpy / scipy versions they must equal bit for bit.
+
+TIED_VOLUMES = st.lists(st.sampled_from([0.0, 1.0, 2.0, 2.5, 7.0]), min_size=1, max_size=90)  # plateaus and ties
+FREE_VOLUMES = st.lists(st.one_of(st.just(0.0), st.floats(0.0, 1e6)), min_size=1, max_size=150)
+
+
+def _same_nodes(a: Nodes, b: Nodes) -> None:
+    for name in ("hvn", "lvn", "smoothed", "hvn_prominence"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype and x.tobytes() == y.tobytes(), name
+
+
+@SOME
+@given(v=st.one_of(TIED_VOLUMES, FREE_VOLUMES), step=st.sampled_from([1, 2]), pct=st.sampled_from([0.3, 0.7, 1.0]))
+def test_poc_and_value_area_equal_the_numpy_reference(v, step, pct):
+    v = np.array(v)
+    poc = point_of_control(v)
+    assert poc == slow.point_of_control(v)
+    assert repr(value_area(v, poc, pct=pct, step=step)) == repr(slow.value_area(v, poc, pct=pct, step=step))
+
+
+@settings(max_examples=150)
+@given(v=st.one_of(TIED_VOLUMES, FREE_VOLUMES), sigma=st.sampled_from([0.0, 0.3, 0.8, 1.5, 3.0, 7.5]),
+       prominence=st.sampled_from([0.0, 0.02, 0.1, 0.3]), distance=st.integers(1, 6))
+def test_nodes_equal_scipy_find_peaks_bit_for_bit(v, sigma, prominence, distance):
+    v = np.array(v)
+    _same_nodes(volume_nodes(v, sigma=sigma, prominence=prominence, distance=distance),
+                slow.volume_nodes(v, sigma=sigma, prominence=prominence, distance=distance))
+
+
+def test_nodes_equal_scipy_on_many_random_profiles():
+    rng = np.random.default_rng(1)
+    for k in range(400):
+        n = int(rng.integers(3, 220))
+        v = rng.exponential(1.0, n) * 10.0 ** rng.integers(-2, 7)
+        v[rng.random(n) < rng.uniform(0, 0.6)] = 0.0
+        if k % 3 == 0:
+            v = np.round(v, 1)  # equal heights, so the argsort's tie order matters
+        sigma = float(rng.choice([0.0, 0.5, 1.5, 2.2]))
+        kw = {"sigma": sigma, "prominence": float(rng.choice([0.0, 0.05, 0.1])), "distance": int(rng.integers(1, 8))}
+        _same_nodes(volume_nodes(v, **kw), slow.volume_nodes(v, **kw))
+
+
+@pytest.mark.parametrize("sigma", [1e-3, 0.1, 0.5, 0.7, 1.0, 1.5, 2.0, 3.3, 12.0])
+def test_the_gaussian_port_equals_gaussian_filter1d(sigma):
+    rng = np.random.default_rng(int(sigma * 1000))
+    assert vp._gaussian_weights(sigma) is not None  # this scipy is reproduced (else the port is bypassed)
+    for n in (1, 2, 5, 50, 100, 333):
+        v = rng.random(n) * 10.0 ** rng.integers(-3, 8)
+        v[rng.random(n) < 0.4] = 0.0
+        assert vp._gaussian(v, sigma).tobytes() == gaussian_filter1d(v, sigma, mode="constant").tobytes()
+
+
+def test_the_fast_bar_check_falls_back_to_the_precise_messages():
+    h, lo, c, v = np.array([2.0, 3.0]), np.array([1.0, 1.0]), np.array([1.5, 2.0]), np.array([1.0, 1.0])
+    with pytest.raises(InputError, match=r"expected finite low, was .*nan.* at index 1"):
+        volume_profile(h, np.array([1.0, np.nan]), c, v, tick=0.1)
+    with pytest.raises(InputError, match=r"expected low <= close <= high, was violated at index 0 \(1 bars\)"):
+        volume_profile(h, lo, np.array([0.5, 2.0]), v, tick=0.1)
+    with pytest.raises(InputError, match="low <= open <= high"):
+        volume_profile(h, lo, c, v, tick=0.1, method="path", open_=np.array([1.0, 9.0]))
+    with pytest.raises(InputError, match="expected arrays of equal length"):
+        volume_profile(h, lo, c, v[:1], tick=0.1)
+    assert volume_profile(h.tolist(), lo.tolist(), c.tolist(), v.tolist(), tick=0.1).total == 2.0

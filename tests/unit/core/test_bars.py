@@ -166,3 +166,18 @@ def test_file_name_must_say_what_it_is(tmp_path):
     path = _write(tmp_path, "klines.csv.gz", [HEADER, *GOOD])
     with pytest.raises(InputError, match="cannot tell the symbol"):
         identify(path)
+
+
+@given(minute_bars(), st.integers(0, 400), st.integers(0, 400))
+def test_float_rows_equal_the_float_columns_cold_or_warm(data, a, b):
+    ms, rows = data
+    units = np.array(rows, np.int64).reshape(-1, 5)
+    lo, hi = sorted((min(a, len(ms)), min(b, len(ms))))
+    cold = Bars("BTCUSDT", "spot", "1m", np.array(ms, np.int64), units)
+    warm = Bars("BTCUSDT", "spot", "1m", np.array(ms, np.int64), units).warm()
+    columns = (warm.open, warm.high, warm.low, warm.close, warm.volume)
+    for rows_of in (cold.float_rows(lo, hi), warm.float_rows(lo, hi)):
+        for j, (got, column) in enumerate(zip(rows_of, columns, strict=True)):
+            assert got.dtype == np.float64 and got.flags.c_contiguous and not got.flags.writeable
+            assert got.tobytes() == column[lo:hi].tobytes() == (units[lo:hi, j] / SCALE).tobytes()
+    assert "close" not in cold.__dict__  # reading rows of cold bars converts only those rows

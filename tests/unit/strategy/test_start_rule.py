@@ -9,9 +9,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gridcore.analysis.vsa import SignalEvent, VsaParams, VsaSignal, ZoneLevels, vsa_signal_arrays
+from gridcore.analysis.vsa import SignalEvent, VsaParams, VsaSignal, VsaSignalArrays, ZoneLevels, vsa_signal_arrays
 from gridcore.errors import InputError
-from gridcore.strategy.start_rule import SQUEEZE_STATES, StartDecision, evaluate_last_bar, evaluate_start
+from gridcore.strategy.start_rule import (
+    SQUEEZE_STATES,
+    StartDecision,
+    WindowZone,
+    evaluate_last_bar,
+    evaluate_last_bars,
+    evaluate_start,
+)
+from tests.reference import slow_signals as slow
 
 S = VsaSignal
 TOL = 0.5
@@ -301,3 +309,97 @@ def test_random_walks_produce_starts_on_both_sides():
                 if d.start:
                     seen.add(d.direction)
     assert seen == {"LONG", "SHORT"}
+
+
+# ---------------------------------------------------------------------------------------------------- kernel parity
+# The rule's numbers come from kernels/start_rule_nb.py; tests/reference/slow_signals.py keeps the plain-Python rule
+# (and evaluate_last_bar) it must equal, texts and floats included.
+
+
+def _random_rule_case(rng: np.random.Generator):
+    n = int(rng.integers(1, 45))
+    grid = 0.25 * rng.integers(0, 3, n)  # coarse prices: many bars exactly at a level +- tol
+    low = 80.0 + np.cumsum(rng.choice([-0.5, 0.0, 0.5], n)) + grid
+    high = low + 0.25 * rng.integers(0, 8, n)
+    close = low + (high - low) * rng.choice([0.0, 0.25, 0.5, 1.0], n)
+    bits = np.zeros(n, np.int64)
+    for s in VsaSignal:
+        bits |= np.where(rng.random(n) < rng.uniform(0.0, 0.35), s.bit, 0)
+    prices = np.concatenate([low, high, close])
+
+    def level():
+        r = rng.random()
+        return None if r < 0.15 else (math.nan if r < 0.2 else float(rng.choice(prices) + rng.choice([-0.5, 0, 0.5])))
+
+    strength = int(rng.integers(1, 25))
+    params = VsaParams(strength_window=strength, retest_window=int(rng.integers(1, strength + 1)),
+                       weak_window=int(rng.integers(1, 25)))
+    kw = {"s1": level(), "s2": level(), "r1": level(), "r2": level(), "tol": float(rng.choice([0.0, 0.25, 0.5, 1.0])),
+          "bias": int(rng.integers(-1, 2)), "squeeze_state": str(rng.choice(SQUEEZE_STATES)),
+          "fire_dir": int(rng.integers(-1, 2)), "params": params}
+    return high, low, close, bits, int(rng.integers(0, n)), kw
+
+
+def test_start_rule_equals_the_plain_python_reference():
+    rng = np.random.default_rng(33)
+    starts = 0
+    for _ in range(3000):
+        high, low, close, bits, t, kw = _random_rule_case(rng)
+        evs = [SignalEvent(int(b), s, 0) for b in range(bits.size) for s in VsaSignal if bits[b] & s.bit]
+        arrays = VsaSignalArrays(bits, *(np.zeros(bits.size) for _ in range(8)), np.zeros(bits.size, bool), start=0)
+        for signals in (evs, arrays):
+            got = evaluate_start(signals, high, low, close, t, **kw)
+            assert got == slow.evaluate_start(signals, high, low, close, t, **kw)
+        starts += got.start
+    assert starts > 50
+
+
+def _random_walk(rng: np.random.Generator, n: int) -> tuple[np.ndarray, ...]:
+    close = 100.0 + np.cumsum(rng.normal(0, 1, n))
+    open_ = np.concatenate([[close[0]], close[:-1]])
+    half = rng.uniform(0.05, 1.5, n)
+    volume = rng.exponential(100.0, n) * np.where(rng.random(n) < 0.1, 4.0, 1.0)
+    return open_, np.maximum(open_, close) + half, np.minimum(open_, close) - half, close, volume
+
+
+def test_evaluate_last_bars_equals_evaluate_last_bar_per_window():
+    rng = np.random.default_rng(44)
+    o, h, lo, c, v = _random_walk(rng, 3000)
+    params = VsaParams()
+    windows, zones, tols, expected = [], [], [], []
+    for _ in range(400):
+        a = int(rng.integers(0, 2700))
+        b = a + int(rng.integers(1, 260))
+        near = float(c[b - 1])
+        levels = dict(zip(("s2", "s1", "r1", "r2"), sorted(near + rng.normal(0, 2, 4)), strict=True))
+        if rng.random() < 0.1:
+            levels["r2"] = None
+        zone = WindowZone(levels["s1"], levels["s2"], levels["r1"], levels["r2"], int(rng.integers(-1, 2)),
+                          str(rng.choice(SQUEEZE_STATES)), int(rng.integers(-1, 2)))
+        tol = float(rng.uniform(0, 1.5))
+        one = evaluate_last_bar(o[a:b], h[a:b], lo[a:b], c[a:b], v[a:b], **levels, tol=tol, tick=TICK,
+                                bias=zone.bias, squeeze_state=zone.squeeze_state, fire_dir=zone.fire_dir,
+                                params=params)
+        old = slow.evaluate_last_bar(o[a:b], h[a:b], lo[a:b], c[a:b], v[a:b], **levels, tol=tol, tick=TICK,
+                                     bias=zone.bias, squeeze_state=zone.squeeze_state, fire_dir=zone.fire_dir,
+                                     params=params)
+        assert one.decision == old.decision
+        windows.append((a, b))
+        zones.append(zone)
+        tols.append(tol)
+        expected.append((one.decision, one.signals.bits_at(b - a - 1)))
+    assert evaluate_last_bars(o, h, lo, c, v, windows, zones, tols, tick=TICK, params=params) == expected
+
+
+def test_evaluate_last_bars_checks_like_evaluate_last_bar():
+    o, h, lo, c, v = _random_walk(np.random.default_rng(5), 50)
+    zone = WindowZone(95.0, 90.0, 105.0, 110.0, 0, "RANGING", 0)
+    with pytest.raises(InputError, match="tol: expected a finite price distance"):
+        evaluate_last_bars(o, h, lo, c, v, [(0, 50)], [zone], [math.inf], tick=TICK)
+    with pytest.raises(InputError, match="squeeze_state"):
+        evaluate_last_bars(o, h, lo, c, v, [(0, 50)], [WindowZone(95.0, 90.0, 105.0, 110.0, 0, "SIDEWAYS", 0)],
+                           [0.5], tick=TICK)
+    with pytest.raises(InputError, match="levels.s1: expected a finite price"):
+        evaluate_last_bars(o, h, lo, c, v, [(0, 50)], [WindowZone(math.inf, 90.0, 105.0, 110.0, 0, "RANGING", 0)],
+                           [0.5], tick=TICK)
+    assert evaluate_last_bars(o, h, lo, c, v, [], [], [], tick=TICK) == []
