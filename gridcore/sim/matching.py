@@ -240,13 +240,27 @@ class Walk:
         return falling, (-y if falling else y, rank, order.id)
 
     def _ladder(self) -> tuple[list[tuple[Decimal, int, str]], list[tuple[Decimal, int, str]]]:
-        if self._ladders is None:
+        if self._ladders is None:  # _trigger inlined: this runs over the whole book once per walk
             falls, rises = [], []
-            for order in self.book.values():
-                entry = self._ladder_entry(order)
-                if entry is not None:
-                    (falls if entry[0] else rises).append(entry[1])
-            self._ladders = (sorted(falls), sorted(rises))
+            theta, triggers = self.theta, self._triggers
+            for oid, order in self.book.items():
+                if order.price is None:
+                    continue
+                if order.kind is OrderKind.LIMIT:
+                    falling, rank = order.side is OrderSide.BUY, RANK_LIMIT
+                    y = order.price - theta if falling else order.price + theta
+                elif order.kind is OrderKind.STOP_MARKET:
+                    falling, rank, y = order.side is OrderSide.SELL, RANK_STOP, order.price - ZERO
+                else:
+                    continue
+                triggers[oid] = (falling, y, rank)
+                if falling:
+                    falls.append((-y, rank, oid))
+                else:
+                    rises.append((y, rank, oid))
+            falls.sort()
+            rises.sort()
+            self._ladders = (falls, rises)
         return self._ladders
 
     def _segment_hit(self, thresholds: Sequence[MarkThreshold]) -> Hit | None:
