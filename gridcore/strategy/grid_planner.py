@@ -29,6 +29,8 @@ Conventions (each one a decision of this module):
 
 from __future__ import annotations
 
+import bisect
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -344,21 +346,39 @@ def _check_box(price: Decimal, s1: Decimal, s2: Decimal, r1: Decimal, r2: Decima
                          f"R2 {r2}")
 
 
-def _sized_levels(lo: Decimal, up: Decimal, s: Decimal, kind: GridKind, tick: Decimal) -> list[Decimal]:
-    """Tick-rounded levels with N from the spacing, reducing N until every rounded interval is >= s."""
+@functools.lru_cache(maxsize=4096)
+def _sized_levels(lo: Decimal, up: Decimal, s: Decimal, kind: GridKind, tick: Decimal) -> tuple[Decimal, ...]:
+    """Tick-rounded levels with N from the spacing, reducing N until every rounded interval is >= s. Pure, and the
+    costliest step of a plan: cached, since a zone's signals (and a sweep's configurations) ask for the same."""
     lo_t, up_t = _to_tick(lo, tick, ROUND_CEILING), _to_tick(up, tick, ROUND_FLOOR)
     if not up_t > lo_t:
-        return [lo_t]
+        return (lo_t,)
     n = intervals_for_spacing(lo_t, up_t, s, kind)
     while n >= 1:
         levels = grid_levels(lo_t, up_t, n, kind=kind, tick=tick)
         if all(b / a - 1 >= s for a, b in zip(levels, levels[1:], strict=False)):
-            return levels
+            return tuple(levels)
         n = len(levels) - 2
-    return [lo_t]
+    return (lo_t,)
 
 
-def _realised_spacing(levels: Sequence[Decimal], kind: str) -> Decimal:
+def _nearest(prices: Sequence[Decimal], price: Decimal) -> int:
+    """The index of the level nearest to price (the lower one on a tie); prices ascending."""
+    j = bisect.bisect_left(prices, price)
+    if j == 0:
+        return 0
+    if j == len(prices):
+        return j - 1
+    return j - 1 if price - prices[j - 1] <= prices[j] - price else j
+
+
+@functools.lru_cache(maxsize=4096)
+def _grid_levels_of(prices: tuple[Decimal, ...]) -> tuple[GridLevel, ...]:
+    return tuple(GridLevel(i, p) for i, p in enumerate(prices))
+
+
+@functools.lru_cache(maxsize=4096)
+def _realised_spacing(levels: tuple[Decimal, ...], kind: str) -> Decimal:
     if len(levels) < 2:
         return Decimal(0)
     n = len(levels) - 1
@@ -378,17 +398,22 @@ def _sides(direction: str, prices: Sequence[Decimal], e: int, p0: Decimal, stop:
     return [_Side(1, buys, 0, p0, stop), _Side(-1, sells, 0, p0, stop_short)]
 
 
-def _size(sides: list[_Side], budget: Decimal, equity: Decimal, rules: SymbolRules,
+def _size(sides: list[_Side], unit_losses: list[Decimal], budget: Decimal, equity: Decimal, rules: SymbolRules,
           params: StrategyParams) -> tuple[Decimal, str, dict[str, Decimal]]:
     """q = floor_to_step(min of the caps), the binding cap's name, and every cap (unrounded)."""
     acc = params.account
     lev = Decimal(acc.leverage)
     widest = max(s.notional for s in sides)
     caps = {
-        "risk": budget / max(s.unit_loss(params) for s in sides),
+        "risk": budget / max(unit_losses),
         "margin": acc.margin_fraction * equity * lev / widest,
         "bracket": _bracket_cap(acc.leverage, acc.brackets.tiers) / widest,
     }
+    cheap = min(CAP_ORDER[:3], key=lambda name: caps[name])
+    if rules.floor_qty(caps[cheap]) < rules.min_qty:
+        # refused whatever the liquidation cap allows: skip its search, the costliest part of a plan (a sweep
+        # meets thousands of such signals); the reasons then name the smallest of the other caps
+        return rules.floor_qty(caps[cheap]), cheap, caps
     max_steps = int((caps["bracket"] / rules.step_size).to_integral_value(rounding=ROUND_FLOOR))
     caps["liquidation"] = min(_q_liq(s, params, rules.step_size, max_steps) for s in sides)
     binding = min(CAP_ORDER, key=lambda name: caps[name])
@@ -438,29 +463,32 @@ def plan_grid(*, direction: str, price: Decimal, s1: Decimal, s2: Decimal, r1: D
         reasons.append(f"expected drawdown 1 - {equity}/{peak_equity} below max_drawdown {params.risk.max_drawdown}, "
                        f"was at or beyond it (risk budget {budget:.2f})")
     prices = _sized_levels(lo, up, s, g.grid_type, tick)
-    levels = tuple(GridLevel(i, p) for i, p in enumerate(prices))
+    levels = _grid_levels_of(prices)
     base.update(levels=levels, spacing=_realised_spacing(prices, g.grid_type))
     if len(prices) - 1 < 2:
         reasons.append(f"expected at least 2 intervals of spacing {s:.6f} in [{lo}, {up}], was {len(prices) - 1}")
     if reasons:
         return GridPlan(**base, refused=True, reasons=tuple(reasons))
 
-    e = min(range(len(prices)), key=lambda i: (abs(prices[i] - price), i))
+    e = _nearest(prices, price)
     sides = _sides(direction, prices, e, price, stop, stop_short, params.costs.slippage)
-    q, binding, caps = _size(sides, budget, equity, rules, params)
-    unsized = [(i, BUY if i < e else SELL, p) for i, p in enumerate(prices) if i != e]
-    orders = tuple(PlannedOrder(i, side, p, q) for i, side, p in unsized)
-    below = tuple(o for o in orders if o.qty < rules.min_qty or o.qty * o.price < rules.min_notional)
-    losses = [s.unit_loss(params) * q for s in sides]
+    unit_losses = [sd.unit_loss(params) for sd in sides]
+    q, binding, caps = _size(sides, unit_losses, budget, equity, rules, params)
+    orders = tuple(PlannedOrder(i, BUY if i < e else SELL, p, q) for i, p in enumerate(prices) if i != e)
+    if q < rules.min_qty:  # every order is below the minimums
+        below = orders
+    else:
+        below = tuple(o for o in orders if o.qty < rules.min_qty or o.qty * o.price < rules.min_notional)
+    losses = [u * q for u in unit_losses]
     lps = [s.liq_price(q, params.account.leverage, params.account.brackets.tiers) for s in sides]
     base.update(empty_level=e, qty_per_level=q, worst_case_loss=losses[0], liquidation_price_full=lps[0],
                 initial_price=sides[0].initial_price if direction != NEUTRAL else None,
-                q_caps=tuple((name, caps[name]) for name in CAP_ORDER), binding_cap=binding,
+                q_caps=tuple((name, caps[name]) for name in CAP_ORDER if name in caps), binding_cap=binding,
                 below_min_notional=below)
     if direction == NEUTRAL:
         base.update(worst_case_loss_short=losses[1], liquidation_price_short_full=lps[1])
     reasons = _min_size_reasons(q, prices[0], below, binding, caps[binding], rules)
-    if caps["liquidation"] < rules.min_qty:
+    if "liquidation" in caps and caps["liquidation"] < rules.min_qty:
         reasons.extend(_liquidation_reasons(sides, params, rules.min_qty))
     if reasons:
         return GridPlan(**base, refused=True, reasons=tuple(reasons))

@@ -599,3 +599,12 @@ def test_open_orders_after_a_path(direction):
             assert empty == (p.empty_level if last is None else last)  # the empty level is the last filled one
     long_pos = position_after_path(p, p.levels[0].price - 1)
     assert long_pos == p.initial_qty + p.qty_per_level * sum(1 for o in p.orders if o.side == BUY)
+
+
+@given(st.lists(st.integers(1, 10_000), min_size=1, max_size=40, unique=True), st.integers(0, 10_500))
+def test_nearest_level_is_the_closest_and_the_lower_one_on_a_tie(levels, p):
+    from gridcore.strategy.grid_planner import _nearest
+
+    prices = sorted(Decimal(x) for x in levels)
+    price = Decimal(p)
+    assert _nearest(prices, price) == min(range(len(prices)), key=lambda i: (abs(prices[i] - price), i))
