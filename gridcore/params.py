@@ -226,6 +226,8 @@ class RiskParams:
     stop_buffer_pct: Decimal = knob(Decimal("0.005"), "or by this fraction of the level (the larger applies)", ge=0,
                                     lt=1)
     range_break_closes: int = knob(2, "exit after this many consecutive closes beyond S2/R2", ge=1)
+    exit_beyond_range: bool = knob(True, "a long grid also ends after range_break_closes closes above R2 (a short one "
+                                         "below S2): the price has left its range on the profitable side")
     exit_on_adverse_fire: bool = knob(True, "exit when the squeeze fires against the inventory")
     liq_buffer: Decimal = knob(Decimal("0.02"), "full-inventory liquidation price at least this far beyond the stop",
                                ge=0, lt=1)

@@ -291,9 +291,9 @@ class QuietFinder:
         """quiet_run's flags of a grid (see _in_reach), for a long (+1), short (−1) or flat (0) position."""
         key = (grid.grid_no, grid.signal_ref, side)
         if key != self._flags_key:
-            d = grid.direction
+            d, beyond = grid.direction, self.params.risk.exit_beyond_range
             self._flags = np.array([_f_units(grid.s1), _f_units(grid.r1), _f_units(grid.s2), _f_units(grid.r2),
-                                    d in ("LONG", "NEUTRAL"), d in ("SHORT", "NEUTRAL"),
+                                    beyond or d in ("LONG", "NEUTRAL"), beyond or d in ("SHORT", "NEUTRAL"),
                                     side * self.params.risk.exit_on_adverse_fire], dtype=np.float64)
             self._flags_key = key
         return self._flags

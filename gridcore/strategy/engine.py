@@ -651,10 +651,11 @@ class _Run:
         if self.status is not StrategyStatus.ACTIVE or grid is None:
             return
         c = self.bar.close
+        beyond = self.params.risk.exit_beyond_range  # either side ends any grid, not only its inventory side
         side = 0
-        if c < grid.s2 and grid.direction in (LONG, NEUTRAL):
+        if c < grid.s2 and (beyond or grid.direction in (LONG, NEUTRAL)):
             side = -1
-        elif c > grid.r2 and grid.direction in (SHORT, NEUTRAL):
+        elif c > grid.r2 and (beyond or grid.direction in (SHORT, NEUTRAL)):
             side = 1
         self.break_count = 0 if side == 0 else (self.break_count + 1 if side == self.break_side else 1)
         self.break_side = side

@@ -103,6 +103,7 @@ from gridcore.sweep.layout import (
     P_QP,
     P_TAKER,
     Q_ADVERSE,
+    Q_BEYOND,
     Q_LIQ,
     Q_MINNOT,
     Q_MINQTY,
@@ -473,16 +474,17 @@ def _exit_at_close(S, C, kind, reason, close):
 
 @njit
 def range_break(S, C, Mk, j):
-    """_Run.range_break: range_break_closes consecutive closes beyond S2 (long/neutral) or R2 (short/neutral)."""
+    """_Run.range_break: range_break_closes consecutive closes beyond S2 (long/neutral) or R2 (short/neutral), or
+    beyond either with risk.exit_beyond_range."""
     ns = S[1]
     Q = C[1]
     if ns[I_STATUS] != ACTIVE or not ns[I_HAS_GRID]:
         return
-    c, d = Mk[0][j, M_C], ns[I_DIR]
+    c, d, beyond = Mk[0][j, M_C], ns[I_DIR], Q[Q_BEYOND] != 0
     side = 0
-    if c < ns[I_S2C] and d != SHORT:
+    if c < ns[I_S2C] and (beyond or d != SHORT):
         side = -1
-    elif c > ns[I_R2F] and d != LONG:
+    elif c > ns[I_R2F] and (beyond or d != LONG):
         side = 1
     if side == 0:
         ns[I_BRK_COUNT] = 0

@@ -110,6 +110,7 @@ from gridcore.sweep.layout import (
     PO_QTY,
     PO_SIDE,
     Q_ADVERSE,
+    Q_BEYOND,
     Q_HISTFUND,
     Q_LIQ,
     Q_PATH,
@@ -357,13 +358,13 @@ def _marks_clear(pos, wallet, entry, qp, peak, keep, lp, lo, hi):
 
 
 @njit
-def _break_count(ns, c, count, side):
+def _break_count(ns, c, count, side, beyond):
     """range_break's consecutive-close count and side after close c."""
     d = ns[I_DIR]
     new = 0
-    if c < ns[I_S2C] and d != SHORT:
+    if c < ns[I_S2C] and (beyond or d != SHORT):
         new = -1
-    elif c > ns[I_R2F] and d != LONG:
+    elif c > ns[I_R2F] and (beyond or d != LONG):
         new = 1
     if new == 0:
         return 0, 0
@@ -403,7 +404,7 @@ def fast_run(S, C, Mk, j, jend):
             mo, mx, my, mc, lo, hi = _mark_points(mk, ohlc, flag, j, rule)
             if flag & FL_FUNDING or not _marks_clear(pos, wallet, entry, qp, peak, keep, lp, lo, hi):
                 break
-        n_count, n_side = _break_count(ns, c, count, side)
+        n_count, n_side = _break_count(ns, c, count, side, Q[Q_BEYOND] != 0)
         if _exits_at_close(ns, Q, c, flag, n_count, pos):
             break
         if pos != 0:

@@ -38,6 +38,7 @@ from gridcore.sweep.layout import (
     P_TAKER,
     PATH_RULES,
     Q_ADVERSE,
+    Q_BEYOND,
     Q_CAP,
     Q_FAST,
     Q_HISTFUND,
@@ -130,7 +131,7 @@ def kernel_params(cfg: SweepConfig, rules: SymbolRules, market: SweepMarket, *, 
     tick = _units(rules.tick_size, "the tick size")
     Q[Q_THETA], Q[Q_SAMEBAR] = policy.trade_through_ticks * tick, int(policy.same_bar_refill)
     Q[Q_PATH], Q[Q_RBC] = PATH_RULES.index(policy.path), p.risk.range_break_closes
-    Q[Q_ADVERSE] = int(p.risk.exit_on_adverse_fire)
+    Q[Q_ADVERSE], Q[Q_BEYOND] = int(p.risk.exit_on_adverse_fire), int(p.risk.exit_beyond_range)
     Q[Q_HISTFUND], Q[Q_LIQ] = int(p.costs.funding_source == "history"), int(market.market == "perp")
     Q[Q_MINQTY], Q[Q_MINNOT] = _ceil(rules.min_qty / step), _ceil(rules.min_notional * SCALE / step)
     Q[Q_CAP], Q[Q_TICK], Q[Q_FAST] = int(p.fills.participation_cap), tick, int(fast)

@@ -137,7 +137,8 @@ Q_MINNOT = 8  # min notional in steps x units (ceil)
 Q_CAP = 9  # participation cap on
 Q_TICK = 10  # units
 Q_FAST = 11  # 1: bars where nothing can happen take the fast path (0: every bar walks; for tests)
-NQ = 12
+Q_BEYOND = 12  # risk.exit_beyond_range: a range break on either side ends any grid
+NQ = 13
 
 # --- market: int64 [bars, NM] ----------------------------------------------------------------------------------------
 M_MS = 0

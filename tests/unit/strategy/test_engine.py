@@ -458,6 +458,21 @@ def test_range_break_after_two_closes_below_s2_closes_the_grid():
     assert state.status is StrategyStatus.IDLE and state.ledger.position == 0
 
 
+@pytest.mark.parametrize("beyond", [True, False])
+def test_a_long_grid_left_above_r2_ends_after_two_closes_there_unless_told_otherwise(beyond):
+    p = params(risk={"exit_beyond_range": beyond})
+    bars = [flat(0, 100), flat(1, 100), bar(2, 100, "105.5", 100, "105.5"), flat(3, "105.6"), flat(4, "105.7")]
+    state, events, per_bar = run(bars, p=p, plan=LONG_PLAN)
+    changes = [e for e in events if isinstance(e, StateChanged)]
+    if beyond:
+        assert state.status is StrategyStatus.IDLE and state.ledger.position == 0 and not state.orders
+        assert "range break: 2 closes above R2" in changes[-2].reason and changes[-1].new is StrategyStatus.IDLE
+        assert [e.new for e in per_bar[3] if isinstance(e, StateChanged)] == [StrategyStatus.CLOSING,
+                                                                              StrategyStatus.IDLE]
+    else:
+        assert state.status is StrategyStatus.ACTIVE and state.orders
+
+
 def test_short_grid_sells_initially_and_its_stop_above_exits():
     plan = make_plan("SHORT", LEVELS, 4, "1", stop="106")
     signal = StartSignal("s", "SHORT", s1=D(96), s2=D(95), r1=D(104), r2=D(105), atr=D(1))

@@ -140,16 +140,17 @@ def config(*, grid_type: str = "geometric", range_mode: str = "s1_r1", spacing: 
            policy: str = "headline", slippage: str = "normal", max_dd: str = "0.1", liq_buffer: str = "0.02",
            rbc: int = 2, adverse: bool = True, theta: int = 1, same_bar: bool = False, path: str = "bar_direction",
            cap: bool = False, funding_source: str = "history", stop_pct: str = "0.005",
-           spacing_atr: float = 1.0) -> SweepConfig:
+           spacing_atr: float = 1.0, beyond: bool = True) -> SweepConfig:
     d = params_to_dict(default_params())
     d["grid"].update(grid_type=grid_type, range_mode=range_mode, min_spacing_pct=spacing, max_spacing_atr=spacing_atr)
     d["account"]["leverage"] = leverage
     d["risk"].update(max_drawdown=max_dd, liq_buffer=liq_buffer, range_break_closes=rbc,
-                     exit_on_adverse_fire=adverse, stop_buffer_pct=stop_pct)
+                     exit_on_adverse_fire=adverse, stop_buffer_pct=stop_pct, exit_beyond_range=beyond)
     d["fills"]["headline"] = {"path": path, "trade_through_ticks": theta, "same_bar_refill": same_bar}
     d["fills"]["optimistic"] = {"path": path, "trade_through_ticks": 0, "same_bar_refill": True}
     d["fills"].update(participation_cap=cap, participation_rate=0.05)
     d["costs"]["funding_source"] = funding_source
     label = (f"{grid_type} {range_mode} s={spacing} {leverage}x {policy} {slippage} dd={max_dd} liqbuf={liq_buffer} "
-             f"rbc={rbc} adverse={adverse} theta={theta} refill={same_bar} {path} cap={cap} {funding_source}")
+             f"rbc={rbc} beyond={beyond} adverse={adverse} theta={theta} refill={same_bar} {path} cap={cap} "
+             f"{funding_source}")
     return SweepConfig(params_from_dict(d), policy, slippage, label)  # type: ignore[arg-type]

@@ -36,6 +36,7 @@ configs = st.builds(
     liq_buffer=st.sampled_from(["0", "0.02"]),
     rbc=st.sampled_from([1, 2, 3]),
     adverse=st.booleans(),
+    beyond=st.booleans(),
     theta=st.sampled_from([0, 1, 3]),
     same_bar=st.booleans(),
     path=st.sampled_from(["bar_direction", "adaptive", "high_first"]),
