@@ -46,6 +46,8 @@ class GridStrategyConfig(models.Model):
     note = models.TextField(blank=True, default="")
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children",
                                help_text="the version this one was derived from")
+    provenance = models.JSONField(default=dict, blank=True,
+                                  help_text="how it was made, e.g. by `optimize`: search space, windows, data checksum")
 
     objects = GridStrategyConfigQuerySet.as_manager()
 

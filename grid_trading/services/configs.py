@@ -46,7 +46,8 @@ def _latest(name: str) -> GridStrategyConfig | None:
 
 @transaction.atomic
 def config_create(*, name: str, params: StrategyParams | Mapping[str, Any], note: str = "",
-                  parent: GridStrategyConfig | None = None) -> tuple[GridStrategyConfig, bool]:
+                  parent: GridStrategyConfig | None = None,
+                  provenance: Mapping[str, Any] | None = None) -> tuple[GridStrategyConfig, bool]:
     """Store params as the next version of `name`; the latest version is returned instead when its hash matches."""
     _check_name(name)
     p = params if isinstance(params, StrategyParams) else params_from_dict(params)
@@ -59,7 +60,7 @@ def config_create(*, name: str, params: StrategyParams | Mapping[str, Any], note
             with transaction.atomic():  # a savepoint, so a lost race can be retried inside the outer transaction
                 cfg = GridStrategyConfig(name=name, version=(latest.version + 1) if latest else 1,
                                          params=params_to_dict(p), config_hash=digest, code_version=code_version(),
-                                         note=note, parent=parent)
+                                         note=note, parent=parent, provenance=dict(provenance or {}))
                 cfg.save()
                 return cfg, True
         except IntegrityError:

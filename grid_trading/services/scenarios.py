@@ -27,7 +27,7 @@ def scenario_config(base: GridStrategyConfig, sc: Scenario) -> GridStrategyConfi
     return cfg
 
 
-def _ensure_data(sc: Scenario, data_dir: Path) -> None:
+def ensure_scenario_data(sc: Scenario, data_dir: Path) -> None:
     """Import the scenario's files (idempotent: bars already stored are left as they are)."""
     store = DjangoKlineStore()
     for name in sc.files:
@@ -45,7 +45,7 @@ def scenarios_run(*, config: GridStrategyConfig, names: list[str] | None = None,
             continue
         if progress:
             progress(f"scenario {sc.name}: {sc.title} ({sc.market}, {sc.exec_interval} execution)")
-        _ensure_data(sc, data_dir)
+        ensure_scenario_data(sc, data_dir)
         cfg = scenario_config(config, sc)
         run, results, doc = backtest_run(symbol="BTCUSDT", market=sc.market, start_ms=parse_utc(sc.start),
                                          end_ms=parse_utc(sc.end), config=cfg, exec_interval=sc.exec_interval,
