@@ -84,8 +84,8 @@ def klines_check(*, symbol: str, market: str, interval: str, start_ms: int | Non
 def bars_for_analysis(*, symbol: str, market: str, interval: str, start_ms: int | None = None,
                       end_ms: int | None = None, store: DjangoKlineStore | None = None) -> Bars:
     """Bars of `interval` for [start, end): the stored series when it has bars there, else a resample of the
-    finest stored interval that covers the range (only complete buckets; the widest-covering one when none covers
-    it all). `Bars.source_interval` says which it was."""
+    finest stored interval that covers the range at both ends (only complete buckets; the one with the most bars
+    when none covers it all). `Bars.source_interval` says which it was."""
     store = store or DjangoKlineStore()
     stored = store.load_bars(symbol, market, interval, start_ms, end_ms)
     if len(stored):
@@ -99,7 +99,9 @@ def bars_for_analysis(*, symbol: str, market: str, interval: str, start_ms: int 
         # Widen the window to whole target buckets so the first and last bucket can be complete.
         lo = None if start_ms is None else (start_ms // target) * target
         got = resample(store.load_bars(symbol, market, iv, lo, end_ms), interval).slice_ms(start_ms, end_ms)
-        if len(got) and (start_ms is None or got.open_ms[0] < start_ms + target):
+        starts = start_ms is None or (len(got) and got.open_ms[0] < start_ms + target)
+        ends = end_ms is None or (len(got) and got.close_ms[-1] > end_ms - target)
+        if len(got) and starts and ends:  # covers both ends (a finer series may stop early: the next one may not)
             return got
         if len(got) and (best is None or len(got) > len(best)):
             best = got

@@ -142,3 +142,14 @@ def test_resampling_prefers_the_finest_interval_that_covers_the_range():
     assert last_day.source_interval == "1m" and len(last_day) == 6
     whole = bars_for_analysis(symbol="BTCUSDT", market="spot", interval="4h", start_ms=T0, end_ms=T0 + 10 * 86_400_000)
     assert whole.source_interval == "1h" and len(whole) == 60
+
+
+def test_resampling_skips_a_finer_interval_that_stops_before_the_end():
+    """A 5m series ending early must not cut a 4h analysis short when the 1h series covers it (the June 2022 crash
+    scenario read a 4h trend that stopped at the end of the 5m file once that file had been imported)."""
+    store = DjangoKlineStore()
+    ms, units = random_walk(24 * 10, interval_ms=60 * MIN, seed=5)  # ten days of 1h bars
+    store.upsert_bars(Bars("BTCUSDT", "spot", "1h", ms, units))
+    store.upsert_bars(bars(n=3 * 24 * 60, start_ms=T0))  # 1m bars for the first three days only
+    trend = bars_for_analysis(symbol="BTCUSDT", market="spot", interval="4h", start_ms=T0, end_ms=T0 + 10 * 86_400_000)
+    assert trend.source_interval == "1h" and len(trend) == 60
