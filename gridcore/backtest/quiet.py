@@ -228,7 +228,7 @@ class QuietFinder:
         if led.last_funding_ms is not None:
             last_f = max(last_f, led.last_funding_ms)
         ledger = replace_fields(led, mark=self.mk.mark_close(j - 1),
-                                     last_funding_ms=None if last_f < 0 else last_f)
+                                last_funding_ms=None if last_f < 0 else last_f)
         curve.append_run(QuietRun(i, j, led.wallet, led.position, led.entry, led.peak_equity))
         return j, self._after(state, ledger, j)
 
@@ -353,8 +353,8 @@ class QuietFinder:
     def _after(self, state: EngineState, ledger: LedgerState, j: int) -> EngineState:
         mk = self.mk
         return replace_fields(state, ledger=ledger, last_bar_ms=int(mk.open_ms[j - 1]),
-                                   last_close=units_to_decimal(int(mk.t_c[j - 1])),
-                                   last_mark_close=mk.mark_close(j - 1) if mk.has_mark[j - 1] else None)
+                              last_close=units_to_decimal(int(mk.t_c[j - 1])),
+                              last_mark_close=mk.mark_close(j - 1) if mk.has_mark[j - 1] else None)
 
 
 def _units(price: Decimal) -> int:

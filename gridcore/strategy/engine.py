@@ -747,9 +747,9 @@ def on_bar(state: EngineState, bar: BarLike, *, mark_bar: BarLike | None = None,
     if _quiet(state, funding_events, signal) and state.status is not StrategyStatus.ACTIVE:  # nothing to do
         last_funding = max([e.ts_ms for e in funding_events] + [state.ledger.last_funding_ms or -1])
         ledger = replace_fields(state.ledger, mark=mb.close if mb else b.close,
-                                     last_funding_ms=None if last_funding < 0 else last_funding)
+                                last_funding_ms=None if last_funding < 0 else last_funding)
         return replace_fields(state, ledger=ledger, last_bar_ms=b.ms, last_close=b.close,
-                                   last_mark_close=mb.close if mb else None), []
+                              last_mark_close=mb.close if mb else None), []
     run = _Run(state, b, mb, params, rules)
     if interval_ms and state.last_bar_ms is not None:
         run.gap_bars = max(0, (b.ms - state.last_bar_ms) // interval_ms - 1)
