@@ -254,7 +254,7 @@ def _load_batch(row: StrategyState, config: GridStrategyConfig, *, bound_ms: int
                 "funding_time", "rate"):
             f_ms.append(dt_to_ms(t))
             f_rates.append(Decimal(rate))
-        funding = inputs.group_funding(f_ms, f_rates, first_ms=first, step=step)
+        funding = inputs.group_funding(f_ms, f_rates, first_ms=first, step=step, bar_open_ms=[r[0] for r in rows])
     signals = []
     if rows:
         signals = list(TradingSignal.objects.select_related("zone").filter(

@@ -7,7 +7,8 @@ For each execution bar (open time `open_ms`) the executor passes the engine:
   expiry is at or before open_ms expires at this bar;
 - the StartSignal built from the zone's stored numbers (`zone_decimal` is the stored form of a scan's float level)
   and, on the perpetual, the last funding rate settled at or before open_ms (`funding_rate_at`);
-- the funding events inside the bar (`group_funding`: each event goes to the bar containing it);
+- the funding events inside the bar (`group_funding`: each event goes to the bar containing it, or to the next
+  bar when that one is missing);
 - the squeeze fire direction of the newest scan at or before open_ms while that scan is in force (`FireLookup`).
 
 After the bar, `signal_outcome(events, ref)` says whether the passed signal was consumed (a grid started) or
@@ -82,16 +83,24 @@ def funding_rate_at(times_ms: Sequence[int], rates: Sequence[Decimal], open_ms: 
     return None if i < 0 else rates[i]
 
 
-def group_funding(times_ms: Iterable[int], rates: Iterable[Decimal], *, first_ms: int,
-                  step: int) -> dict[int, list[FundingEvent]]:
+def group_funding(times_ms: Iterable[int], rates: Iterable[Decimal], *, first_ms: int, step: int,
+                  bar_open_ms: Sequence[int] | None = None) -> dict[int, list[FundingEvent]]:
     """Funding events keyed by the open time of the bar containing them (bars on the grid first_ms + k·step);
-    events before first_ms are left out."""
+    events before first_ms are left out. With `bar_open_ms` (the bars that will be applied, ascending), an event
+    that falls in a missing bar goes to the next bar that exists, so a gap in the data never loses a payment; one
+    after the last bar waits (for a later batch)."""
     out: dict[int, list[FundingEvent]] = {}
     for ms, rate in zip(times_ms, rates, strict=True):
         ms = int(ms)
         if ms < first_ms:
             continue
-        out.setdefault(ms - (ms - first_ms) % step, []).append(FundingEvent(ms, Decimal(rate)))
+        key = ms - (ms - first_ms) % step
+        if bar_open_ms is not None:
+            k = bisect.bisect_left(bar_open_ms, key)
+            if k == len(bar_open_ms):
+                continue
+            key = int(bar_open_ms[k])
+        out.setdefault(key, []).append(FundingEvent(ms, Decimal(rate)))
     return out
 
 

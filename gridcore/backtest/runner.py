@@ -244,7 +244,8 @@ def run_backtest(*, profile_bars: Bars, trend_bars: Bars, trigger_bars: Bars, ex
     if funding is not None and market == "perp":
         f_ms = [int(t) for t in funding[0]]
         f_rates = [Decimal(r) for r in funding[1]]
-    by_bar = inputs.group_funding(f_ms, f_rates, first_ms=first, step=step)
+    by_bar = inputs.group_funding(f_ms, f_rates, first_ms=first, step=step,
+                                  bar_open_ms=market_bars.open_ms.tolist())
     fires = inputs.FireLookup((z.bar_ms, z.valid_until_ms, z.fire_dir) for z in replay.zones)
 
     state = eng.new_state(f"backtest.{exec_bars.symbol}.{market}", params, policy=policy,

@@ -2,8 +2,8 @@
 
 * the execution bars with open in [start, end − interval] (`Bars.slice_ms`), in int64 units;
 * the mark bar of each bar, where one exists (looked up by open time, as `marks.get(open_ms)`);
-* funding events grouped by the bar containing them (`inputs.group_funding`: events in a missing bar are never
-  booked), sorted by time, a repeated time kept once (the engine skips a time at or before the last one booked);
+* funding events grouped by the bar containing them (`inputs.group_funding`: an event in a missing bar goes to
+  the next bar), sorted by time, a repeated time kept once (the engine skips a time at or before the last one booked);
 * the squeeze fire direction in force at each bar (`inputs.FireLookup`);
 * the start signals (`signals_from_replay`) and each one's window as bar indices: bar j can receive signal s iff
   s.bar_ms <= open_ms(j) < s.expires_ms (inputs.pick_signal).
@@ -119,7 +119,7 @@ def _mark_columns(mk: np.ndarray, mark_bars: Bars | None, first: int, end_ms: in
 
 def _funding_csr(open_ms: np.ndarray, f_ms: list[int], f_rates: list[Decimal], first: int,
                  step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    by_bar = inputs.group_funding(f_ms, f_rates, first_ms=first, step=step)
+    by_bar = inputs.group_funding(f_ms, f_rates, first_ms=first, step=step, bar_open_ms=open_ms.tolist())
     ptr = np.zeros(open_ms.size + 1, np.int64)
     ts: list[int] = []
     rates: list[float] = []
