@@ -1,5 +1,5 @@
-"""The parameter search: every configuration of a space through the sweep kernel on every walk-forward window and
-every crash scenario, scored, gated and ranked.
+"""The parameter search: every configuration of a space through the sweep kernel over the search period (whose
+daily equity scores the walk-forward windows) and every crash scenario.
 
 The fan-out is one function, `run_job(job)`, over independent jobs (one market × a chunk of configurations); it
 reads the markets from `Context` and returns plain dicts. `run_jobs` maps it over a local process pool; the same map
@@ -14,7 +14,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,8 +33,8 @@ OBJECTIVES = ("sharpe", "sortino", "calmar", "return", "return_dd")
 
 @dataclass(frozen=True)
 class MarketCase:
-    """One market of the search: a walk-forward window or a crash scenario, with the parameters its replay used
-    (base) and the slippage mode its runs use."""
+    """One market of the search: the period or a crash scenario, with the parameters its replay used (base) and
+    the slippage mode its runs use."""
 
     key: str
     kind: str  # "period" (the walk-forward windows are scored on its daily equity) or "crash"
@@ -49,7 +49,6 @@ class Context:
     points: list[dict[str, Any]]
     rules: SymbolRules
     objective: str = "sharpe"
-    evaluations: int = field(default=0)
 
 
 @dataclass(frozen=True)
