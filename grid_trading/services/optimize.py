@@ -17,11 +17,11 @@ from grid_trading.services.scenarios import ensure_scenario_data
 from grid_trading.services.symbols import symbol_registry
 from gridcore.backtest.runner import replay_for_backtest
 from gridcore.backtest.scenarios import CRASH_SUITE
-from gridcore.errors import DataError, InputError
+from gridcore.errors import InputError
 from gridcore.optimize.cases import period_case
 from gridcore.optimize.ranking import rank
 from gridcore.optimize.search import Context, MarketCase, default_workers, make_jobs, run_jobs
-from gridcore.optimize.space import DEFAULT_SPACE, check_space, point_params, space_points, space_size
+from gridcore.optimize.space import DEFAULT_SPACE, check_space, load_space, point_params, space_points, space_size
 from gridcore.optimize.windows import parse_walk_forward, walk_forward
 from gridcore.params import StrategyParams, merge_dicts, params_from_dict, params_to_dict
 from gridcore.sweep.market import prepare_market
@@ -148,8 +148,6 @@ def optimize_run(*, symbol: str, market: str, start_ms: int, end_ms: int, config
 def parse_space_arg(path: Path | None) -> dict[str, list[Any]] | None:
     if path is None:
         return None
-    from gridcore.optimize.space import load_space
-
     return load_space(path)
 
 
@@ -157,5 +155,3 @@ def check_period(start_ms: int, end_ms: int) -> None:
     if end_ms <= start_ms:
         raise InputError(f"--end: expected a time after --start {ms_to_iso(start_ms)}, was {ms_to_iso(end_ms)}")
 
-
-__all__ = ["DataError", "check_period", "optimize_run", "parse_space_arg"]

@@ -23,6 +23,7 @@ import numpy as np
 
 from gridcore.analysis.kernels._jit import njit
 from gridcore.backtest.equity import EquityCurve, QuietRun
+from gridcore.backtest.inputs import pick_signal
 from gridcore.bars import SCALE, Bars
 from gridcore.domain.orders import OrderKind, OrderSide, replace_fields
 from gridcore.domain.transitions import StrategyStatus
@@ -217,9 +218,9 @@ class QuietFinder:
         if state.status is StrategyStatus.IDLE and led.drawdown >= self.params.risk.max_drawdown:
             return i, state  # the kill switch would fire at the next booking
         open_ms = int(self.mk.open_ms[i])
-        for s in pending:  # a signal in force would be passed to the engine
-            if s.status == "NEW" and s.bar_ms <= open_ms < s.expires_ms and str(s.id) != state.last_signal_ref:
-                return i, state
+        current, expired = pick_signal(pending, open_ms, window=lambda s: (s.status, s.bar_ms, s.expires_ms))
+        if expired or (current is not None and str(current.id) != state.last_signal_ref):
+            return i, state  # the engine would be passed a signal, or the runner has one to expire
         k = int(np.searchsorted(self.sig_stops, i, side="left"))
         j = int(self.sig_stops[k]) if k < len(self.sig_stops) else len(self.mk)
         if j <= i:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from gridcore.backtest.metrics import calmar, sharpe, sortino
+from gridcore.backtest.metrics import max_drawdown as metrics_max_drawdown
 from gridcore.errors import InputError
 from gridcore.optimize.space import point_params
 from gridcore.params import StrategyParams
@@ -79,8 +80,7 @@ def window_score(ms, equity, start_ms: int, end_ms: int, *, initial: float, max_
     rets = (closes / np.r_[base, closes[:-1]] - 1).tolist()
     total = float(closes[-1]) / base - 1
     if max_drawdown is None:
-        peak = np.maximum.accumulate(np.r_[base, closes])
-        max_drawdown = float((1 - np.r_[base, closes] / peak).max())
+        max_drawdown = metrics_max_drawdown(base, closes)
     if objective == "return":
         return total
     if objective == "return_dd":
