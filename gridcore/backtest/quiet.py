@@ -155,14 +155,6 @@ def level_units(value: Decimal | None, falling: bool) -> int:
     return int((value * SCALE).to_integral_value(rounding=rounding))
 
 
-def vertex_marks(t_o: int, prev_tc: int | None, m: tuple[int, int, int, int], rule: int) -> list[int]:
-    """The mark vertices on_bar books in one bar, in order (the Python twin of the kernel's loop)."""
-    o, h, lo, c = m
-    out = [o] if prev_tc is not None and prev_tc != t_o else []
-    out += [h, lo] if _high_first(o, h, lo, c, rule) else [lo, h]
-    return [*out, c]
-
-
 class QuietFinder:
     """Skips the quiet runs of a backtest's bars (the runner asks at every bar it would hand to the engine)."""
 
@@ -275,7 +267,7 @@ class QuietFinder:
             if fav_eq > peak:
                 peak = fav_eq
             if overflow:
-                dd_seen = self._worst_drawdown_exact(i, j, state, policy.path, peak0, dd_seen)
+                dd_seen = self._worst_drawdown_exact(i, j, state, policy.path)
             else:
                 for c in range(ncand):
                     _, m, rf = (int(x) for x in cand[c])
@@ -338,15 +330,13 @@ class QuietFinder:
             self._lp_key, self._lp_levels = key, levels
         return self._lp_levels
 
-    def _worst_drawdown_exact(self, i: int, j: int, state: EngineState, path: str, peak: Decimal,
-                              dd_seen: Decimal) -> Decimal:
-        """The engine's own vertex-by-vertex booking over bars i..j−1 (when the kernel had too many candidates)."""
+    def _worst_drawdown_exact(self, i: int, j: int, state: EngineState, path: str) -> Decimal:
+        """The ledger's own vertex-by-vertex booking over bars i..j−1 (when the kernel had too many candidates)."""
         ledger = Ledger(state.ledger)
-        mk, rule = self.mk, PATH_CODES[path]
-        prev = None if state.last_close is None else _units(state.last_close)
+        mk, rule, vs = self.mk, PATH_CODES[path], np.empty(4, np.int64)
+        prev = -1 if state.last_close is None else _units(state.last_close)
         for k in range(i, j):
-            for m in vertex_marks(int(mk.t_o[k]), prev, (int(mk.m_o[k]), int(mk.m_h[k]), int(mk.m_l[k]),
-                                                          int(mk.m_c[k])), rule):
+            for m in vs[:_vertices(k, prev, mk.t_o, mk.m_o, mk.m_h, mk.m_l, mk.m_c, rule, vs)].tolist():
                 ledger.mark_to(units_to_decimal(m))
             prev = int(mk.t_c[k])
         return ledger.max_drawdown_seen
