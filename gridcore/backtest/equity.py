@@ -10,7 +10,6 @@ numpy arrays for metrics and charts without building a Decimal per bar.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -32,8 +31,7 @@ class EquityPoint(NamedTuple):
     mark: Decimal | None
 
 
-@dataclass(frozen=True)
-class QuietRun:
+class QuietRun(NamedTuple):
     """Bars [i0, j) of the curve's arrays with the position fixed; peak0 is the peak before the run."""
 
     i0: int
@@ -121,24 +119,32 @@ class EquityCurve(Sequence[EquityPoint]):
 
     def floats(self) -> dict[str, np.ndarray]:
         """bar_ms (int64), equity, drawdown, position (float64) of every point, without building Decimals for runs."""
-        parts: dict[str, list[np.ndarray]] = {"bar_ms": [], "equity": [], "drawdown": [], "position": []}
+        n = self._n
+        out = {"bar_ms": np.empty(n, np.int64), "equity": np.empty(n), "drawdown": np.empty(n),
+               "position": np.empty(n)}
+        at: list[int] = []  # where the engine's points go, filled at the end in one conversion per field
+        points: list[EquityPoint] = []
+        k = 0
         for b in self._blocks:
             if isinstance(b, QuietRun):
-                ms = self._ms[b.i0:b.j]
                 pos, wallet, entry = float(b.position), float(b.wallet), float(b.entry)
                 eq = wallet + pos * (self._mc[b.i0:b.j] / SCALE - entry)
                 if pos == 0:
-                    peak = np.full(len(ms), float(b.peak0))
+                    peak: np.ndarray | float = float(b.peak0)
                 else:
                     peak = np.maximum(float(b.peak0), wallet + pos * (self._favourable(b) / SCALE - entry))
-                parts["bar_ms"].append(ms)
-                parts["equity"].append(eq)
-                parts["drawdown"].append(1 - eq / peak)
-                parts["position"].append(np.full(len(ms), pos))
+                out["bar_ms"][b.i0:b.j] = self._ms[b.i0:b.j]
+                out["equity"][b.i0:b.j] = eq
+                out["drawdown"][b.i0:b.j] = 1 - eq / peak
+                out["position"][b.i0:b.j] = pos
+                k = b.j
             else:
-                parts["bar_ms"].append(np.array([p.bar_ms for p in b], dtype=np.int64))
-                parts["equity"].append(np.array([float(p.equity) for p in b]))
-                parts["drawdown"].append(np.array([float(p.drawdown) for p in b]))
-                parts["position"].append(np.array([float(p.position) for p in b]))
-        return {k: (np.concatenate(v) if v else np.empty(0, np.int64 if k == "bar_ms" else np.float64))
-                for k, v in parts.items()}
+                at.extend(range(k, k + len(b)))
+                points.extend(b)
+                k += len(b)
+        if points:
+            out["bar_ms"][at] = [p.bar_ms for p in points]
+            out["equity"][at] = [float(p.equity) for p in points]
+            out["drawdown"][at] = [float(p.drawdown) for p in points]
+            out["position"][at] = [float(p.position) for p in points]
+        return out

@@ -93,7 +93,8 @@ def _in_reach(j, pc, pm, t_h, t_l, t_c, m_h, m_l, fire, levels, flags):
 @njit
 def quiet_run(i0, t_o, t_h, t_l, t_c, m_o, m_h, m_l, m_c, blocked, fire, prev_tc, prev_mc, levels, flags, account,
               rule, cand):
-    """The first bar j >= i0 that is not provably quiet; returns (j, number of drawdown candidates, overflow).
+    """The first bar j >= i0 that is not provably quiet; returns (j, number of drawdown candidates, overflow, the
+    most favourable mark vertex of bars i0..j−1: the highest for a long, the lowest for a short).
 
     Prices are int 1e-8 units (the mark arrays hold the trade bar where no mark bar exists), money floats.
     prev_tc / prev_mc: the trade and mark closes before i0 (-1: none). levels (int64): the highest trigger of an
@@ -144,7 +145,7 @@ def quiet_run(i0, t_o, t_h, t_l, t_c, m_o, m_h, m_l, m_c, blocked, fire, prev_tc
                         overflow = True
         pc, pm = t_c[j], m_c[j]
         j += 1
-    return j, ncand, overflow
+    return j, ncand, overflow, fav
 
 
 def level_units(value: Decimal | None, falling: bool) -> int:
@@ -185,8 +186,11 @@ class QuietFinder:
         dirs = np.array([x[2] for x in f] or [0], dtype=np.int64)[np.maximum(idx, 0)]
         self.fire = np.where((idx >= 0) & (ms < until), dirs, 0).astype(np.int64)  # inputs.FireLookup.at per bar
         self.cand = np.zeros((MAX_CANDIDATES, 3), dtype=np.int64)
+        self._levels = np.zeros(4, dtype=np.int64)  # quiet_run's levels and account, refilled for every call
+        self._account = np.zeros(7, dtype=np.float64)
+        self.kill_frac = float(1 - params.risk.max_drawdown)
         self.tick_units = level_units(rules.tick_size, False)
-        self._order_rows: dict[str, tuple[int, bool, int] | None] = {}  # id: (price units, falls, theta units)
+        self._order_rows: dict[str, tuple] = {}  # id: _order_row
         self._lp_key: tuple[Decimal, Decimal] | None = None
         self._flags_key: tuple | None = None
         self._flags = np.zeros(7)
@@ -244,16 +248,16 @@ class QuietFinder:
         if lo <= fall_top or hi >= rise_low:  # the common case: bar i fills an order (the kernel would say so too)
             return i, state
         prev_mc = prev_tc if state.last_mark_close is None else _units(state.last_mark_close)
-        levels = np.array([fall_top, rise_low, liq_fall, liq_rise], dtype=np.int64)
+        levels, account = self._levels, self._account
+        levels[0], levels[1], levels[2], levels[3] = fall_top, rise_low, liq_fall, liq_rise
         flags = self._grid_flags(grid, 1 if pos > 0 else -1 if pos < 0 else 0)
-        account = np.array([float(pos), float(led.wallet), float(led.entry), float(led.peak_equity),
-                            float(1 - self.params.risk.max_drawdown),
-                            pos != 0 and state.status is not StrategyStatus.HALTED, float(led.max_drawdown_seen)],
-                           dtype=np.float64)
+        account[0], account[1], account[2], account[3] = pos, led.wallet, led.entry, led.peak_equity
+        account[4], account[5] = self.kill_frac, pos != 0 and state.status is not StrategyStatus.HALTED
+        account[6] = led.max_drawdown_seen
         cand = self.cand
-        j, ncand, overflow = quiet_run(i, mk.t_o, mk.t_h, mk.t_l, mk.t_c, mk.m_o, mk.m_h, mk.m_l, mk.m_c,
-                                       self.blocked, self.fire, prev_tc, prev_mc, levels, flags, account,
-                                       PATH_CODES[policy.path], cand)
+        j, ncand, overflow, fav = quiet_run(i, mk.t_o, mk.t_h, mk.t_l, mk.t_c, mk.m_o, mk.m_h, mk.m_l, mk.m_c,
+                                            self.blocked, self.fire, prev_tc, prev_mc, levels, flags, account,
+                                            PATH_CODES[policy.path], cand)
         if j <= i:
             return i, state
         peak, dd_seen = led.peak_equity, led.max_drawdown_seen
@@ -261,8 +265,7 @@ class QuietFinder:
             def eq_at(u: int) -> Decimal:
                 return led.wallet + pos * (units_to_decimal(u) - led.entry)
 
-            fav = int(mk.m_h[i:j].max()) if pos > 0 else int(mk.m_l[i:j].min())
-            fav_eq = eq_at(fav)
+            fav_eq = eq_at(int(fav))
             peak0 = peak
             if fav_eq > peak:
                 peak = fav_eq
@@ -296,29 +299,30 @@ class QuietFinder:
 
         A resting limit triggers theta ticks through its price (gridcore.sim.matching); one that became active
         since the last bar may instead be marketable at its own price, so it counts at its price."""
-        theta = theta_ticks * self.tick_units
         last = -1 if state.last_bar_ms is None else state.last_bar_ms
-        fall_top, rise_low = NO_LOW, NO_HIGH
-        cache = self._order_rows
+        rows = self._order_rows
+        falls, rises = [NO_LOW], [NO_HIGH]
         for o in state.orders:
-            row = cache.get(o.id)
+            row = rows.get(o.id)
             if row is None:
-                row = None
-                if o.price is not None and o.kind in (OrderKind.LIMIT, OrderKind.STOP_MARKET):
-                    falling = (o.side is OrderSide.BUY) == (o.kind is OrderKind.LIMIT)
-                    row = (level_units(o.price, falling), falling, theta if o.kind is OrderKind.LIMIT else 0)
-                cache[o.id] = row
-            if row is None:
-                continue
-            u, falling, through = row
-            if o.active_from_ms > last:  # fresh: may be marketable at its own price
-                through = 0
-            if falling:
-                if u - through > fall_top:
-                    fall_top = u - through
-            elif u + through < rise_low:
-                rise_low = u + through
-        return fall_top, rise_low
+                row = rows[o.id] = self._order_row(o, theta_ticks * self.tick_units)
+            if row:
+                u, falling, through = row
+                if o.active_from_ms > last:  # fresh: may be marketable at its own price
+                    through = 0
+                if falling:
+                    falls.append(u - through)
+                else:
+                    rises.append(u + through)
+        return max(falls), min(rises)
+
+    @staticmethod
+    def _order_row(o, theta: int) -> tuple[int, bool, int] | tuple[()]:
+        """(price units, falls to trigger, trade-through units) of a limit or stop; () for anything else."""
+        if o.price is None or o.kind not in (OrderKind.LIMIT, OrderKind.STOP_MARKET):
+            return ()
+        falling = (o.side is OrderSide.BUY) == (o.kind is OrderKind.LIMIT)
+        return level_units(o.price, falling), falling, theta if o.kind is OrderKind.LIMIT else 0
 
     def _liquidation_levels(self, led: LedgerState) -> tuple[int, int]:
         key = (led.position, led.entry)

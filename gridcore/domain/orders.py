@@ -120,7 +120,9 @@ class Order:
 
     def apply(self, trigger: OrderTrigger, **changes: Any) -> Order:
         """The order after `trigger` (raises InvalidTransition when the table does not allow it)."""
-        status = next_state(ORDER_TRANSITIONS, f"order {self.id}", self.status, trigger)
+        status = ORDER_TRANSITIONS.get((self.status, trigger))
+        if status is None:
+            next_state(ORDER_TRANSITIONS, f"order {self.id}", self.status, trigger)  # raises InvalidTransition
         return replace_fields(self, status=OrderStatus(status), **changes)
 
     def accept(self) -> Order:
@@ -143,17 +145,23 @@ class Order:
         return self.apply(trigger, filled_qty=filled)
 
 
+_PLAIN: dict[type, bool] = {}  # per class: may replace_fields copy it field by field?
+
+
 def replace_fields(obj: Any, **changes: Any) -> Any:
     """dataclasses.replace for the hot path: a frozen dataclass without __post_init__ or slots is copied field by
     field (replace re-runs __init__ over every field, ten times slower); anything else goes through replace."""
     cls = type(obj)
-    if hasattr(cls, "__post_init__") or not hasattr(obj, "__dict__"):
+    plain = _PLAIN.get(cls)
+    if plain is None:
+        plain = _PLAIN[cls] = not hasattr(cls, "__post_init__") and hasattr(obj, "__dict__")
+    if not plain:
         return dataclasses.replace(obj, **changes)
-    unknown = changes.keys() - obj.__dict__.keys()
-    if unknown:
-        raise TypeError(f"{cls.__name__}: expected field names, was {sorted(unknown)}")
+    fields = obj.__dict__
+    if not changes.keys() <= fields.keys():
+        raise TypeError(f"{cls.__name__}: expected field names, was {sorted(changes.keys() - fields.keys())}")
     new = object.__new__(cls)
-    new.__dict__.update(obj.__dict__)
+    new.__dict__.update(fields)
     new.__dict__.update(changes)
     return new
 

@@ -117,11 +117,13 @@ class Ledger(_AccountView):
     liquidation_count: int
 
     def __init__(self, state: LedgerState):
-        for name in _FIELDS:
-            setattr(self, name, getattr(state, name))
+        self.__dict__.update(state.__dict__)  # the fields, copied at once (this runs for every engine bar)
 
     def snapshot(self) -> LedgerState:
-        return LedgerState(**{name: getattr(self, name) for name in _FIELDS})
+        d = self.__dict__
+        frozen = object.__new__(LedgerState)  # LedgerState has no __post_init__: its __init__ would only assign
+        frozen.__dict__.update({name: d[name] for name in _FIELDS})
+        return frozen
 
     # --- reads --------------------------------------------------------------------------------------------------
 

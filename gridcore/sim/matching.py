@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
 from fractions import Fraction
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from gridcore.domain.orders import Fill, FillReason, Liquidity, Order, OrderKind, OrderSide, money
 from gridcore.errors import InputError
@@ -42,6 +42,7 @@ from gridcore.sim.path import SimBar, bar_path
 
 SlippageMode = Literal["normal", "stress", "crash"]
 ZERO = Decimal(0)
+T_START, T_END = Fraction(0), Fraction(1)  # positions along a segment: its start and its end
 
 
 class HitKind(StrEnum):
@@ -63,10 +64,19 @@ class MarkThreshold:
     rank: int = RANK_KILL
 
 
-@dataclass(frozen=True)
-class Hit:
+class Ladders(NamedTuple):
+    """A walk's triggers of its book (Walk.ladders): with trade-through `theta`, per order id (falls, price, rank),
+    and sorted as a falling (rising) price reaches them."""
+
+    theta: Decimal
+    triggers: dict[str, tuple[bool, Decimal, int]]
+    falls: list[tuple[Decimal, int, str]]
+    rises: list[tuple[Decimal, int, str]]
+
+
+class Hit(NamedTuple):
     """One event of the walk. `price`/`mark` are the trade and mark prices there; `reference` the taker reference
-    (None for a maker fill at the order's own price)."""
+    (None for a maker fill at the order's own price). A NamedTuple: a walk makes one per path vertex."""
 
     kind: HitKind
     segment: int
@@ -126,7 +136,8 @@ class Walk:
     def __init__(self, trade: Sequence[Decimal], mark: Sequence[Decimal] | None = None, *, ts_ms: int,
                  orders: Iterable[Order], theta: Decimal, costs: CostParams, slippage: Decimal, gap: bool = False,
                  fresh: Iterable[str] = (), volume_cap: Decimal | None = None, step: Decimal | None = None,
-                 bar_filled: dict[str, Decimal] | None = None, filled_levels: set[int] | None = None):
+                 bar_filled: dict[str, Decimal] | None = None, filled_levels: set[int] | None = None,
+                 ladders: Ladders | None = None):
         self.trade = tuple(trade)
         self.marks = tuple(mark) if mark is not None else self.trade
         if len(self.trade) < 1 or len(self.marks) != len(self.trade):
@@ -144,9 +155,35 @@ class Walk:
         self._triggers: dict[str, tuple[bool, Decimal, int]] = {}
         # Triggers sorted in the order a falling (rising) price reaches them: (−y | y, rank, id), built lazily.
         self._ladders: tuple[list[tuple[Decimal, int, str]], list[tuple[Decimal, int, str]]] | None = None
+        if ladders is not None and ladders.theta == theta:  # another walk's, over this same book: copied
+            self._triggers = dict(ladders.triggers)
+            self._ladders = (list(ladders.falls), list(ladders.rises))
         self._fresh = [i for i in fresh if i in self.book]
-        self._k, self._t = 0, Fraction(0)
+        self._k, self._t = 0, T_START
         self.price, self.mark = self.trade[0], self.marks[0]
+
+    def next_leg(self, trade: Sequence[Decimal], mark: Sequence[Decimal] | None = None, *, gap: bool) -> None:
+        """Walk on along a new path of the same bar (its body after its gap) from the book as it is now: the
+        orders, their triggers and ladders carry over. Anything still fresh is checked at the new path's start."""
+        if not self.done:
+            raise InputError(f"expected the walk at the end of its path before the next leg, was at segment "
+                             f"{self._k} of {len(self.trade) - 1}")
+        trade = tuple(trade)
+        marks = tuple(mark) if mark is not None else trade
+        if len(trade) < 1 or len(marks) != len(trade):
+            raise InputError(f"expected a trade path and a mark path of one length >= 1, was {len(trade)} and "
+                             f"{len(marks)}")
+        self.trade, self.marks, self.gap = trade, marks, gap
+        self._k, self._t = 0, T_START
+        self.price, self.mark = trade[0], marks[0]
+
+    def ladders(self) -> Ladders | None:
+        """The trigger ladders of the book as it is now (None when never built), for a later walk over the same
+        book: Walk(..., ladders=) starts from them instead of sorting the book again. The walk must not be used
+        after this (they are handed over, not copied)."""
+        if self._ladders is None:
+            return None
+        return Ladders(self.theta, self._triggers, *self._ladders)
 
     # --- book ---------------------------------------------------------------------------------------------------
 
@@ -217,9 +254,9 @@ class Walk:
             self._k, self._t, self.price, self.mark = hit.segment, hit.t, hit.price, hit.mark
             return hit
         k = self._k
-        self._k, self._t = k + 1, Fraction(0)
+        self._k, self._t = k + 1, T_START
         self.price, self.mark = self.trade[k + 1], self.marks[k + 1]
-        return Hit(HitKind.VERTEX, k, Fraction(1), self.price, self.mark)
+        return Hit(HitKind.VERTEX, k, T_END, self.price, self.mark)
 
     def _fresh_hit(self) -> Hit | None:
         while self._fresh:

@@ -48,7 +48,16 @@ from gridcore.domain.transitions import STRATEGY_TRANSITIONS, StrategyStatus, St
 from gridcore.errors import InputError
 from gridcore.params import StrategyParams
 from gridcore.sim.ledger import Ledger, LedgerState
-from gridcore.sim.matching import RANK_LIQUIDATION, Hit, HitKind, MarkThreshold, SlippageMode, Walk, slippage_for
+from gridcore.sim.matching import (
+    RANK_LIQUIDATION,
+    Hit,
+    HitKind,
+    Ladders,
+    MarkThreshold,
+    SlippageMode,
+    Walk,
+    slippage_for,
+)
 from gridcore.sim.path import SimBar, bar_body, bar_path
 from gridcore.strategy.grid_planner import GridPlan, plan_grid
 from gridcore.symbols import SymbolRules
@@ -259,6 +268,25 @@ def as_sim_bar(bar: BarLike) -> SimBar:
 # --- one bar ---------------------------------------------------------------------------------------------------------
 
 
+class _LadderMemo:
+    """The trigger ladders of the book the last on_bar left, keyed by that state's orders tuple itself (held, so
+    its identity cannot be reused): the next bar's walk starts from them instead of sorting the book again. A cache
+    of a pure function of the orders, so it never changes a result."""
+
+    def __init__(self) -> None:
+        self._entry: tuple[tuple[Order, ...], Ladders | None] = ((), None)
+
+    def get(self, orders: tuple[Order, ...]) -> Ladders | None:
+        held, ladders = self._entry
+        return ladders if held is orders and orders else None
+
+    def put(self, orders: tuple[Order, ...], ladders: Ladders | None) -> None:
+        self._entry = (orders, ladders)
+
+
+_LAST_LADDERS = _LadderMemo()
+
+
 class _Run:
     """The mutable working copy of one on_bar call."""
 
@@ -282,6 +310,8 @@ class _Run:
         self._killing = False
         self._lp_key: tuple[Decimal, Decimal] | None = None
         self._lp: Decimal | None = None
+        self._thresholds_key: tuple | None = None
+        self._thresholds: tuple[MarkThreshold, ...] = ()
         self.gap_bars = 0  # bars missing between the previous bar and this one (set by on_bar)
         self.fire_dir = 0  # the squeeze fire direction of the zone in force at this bar (set by on_bar)
 
@@ -305,7 +335,8 @@ class _Run:
         return Walk(trade, marks, ts_ms=self.ts, orders=self.orders.values(),
                     theta=self.policy.trade_through_ticks * self.rules.tick_size, costs=self.params.costs,
                     slippage=self.slippage, gap=gap, fresh=fresh, volume_cap=cap, step=self.rules.step_size,
-                    bar_filled=self.bar_filled, filled_levels=self.filled_levels)
+                    bar_filled=self.bar_filled, filled_levels=self.filled_levels,
+                    ladders=_LAST_LADDERS.get(self.state.orders))
 
     @property
     def reference(self) -> Decimal:
@@ -314,6 +345,8 @@ class _Run:
         return self.walk.trade[-1] if self.walk.gap else self.walk.price
 
     def after_booking(self, mark: Decimal) -> Decimal:
+        """Mark after money moved (a fill, funding, a liquidation) and check the §5.8 identity. A plain mark moves
+        no money, so it calls ledger.mark_to alone."""
         dd = self.ledger.mark_to(mark)
         self.ledger.check_identity()
         return dd
@@ -405,20 +438,27 @@ class _Run:
     # --- risk -----------------------------------------------------------------------------------------------------
 
     def thresholds(self) -> tuple[MarkThreshold, ...]:
-        pos = self.ledger.position
+        """The liquidation and kill levels of the position now (asked before every walk step, so cached on what
+        they depend on: the position, its entry, the wallet, the peak and whether the strategy is halted)."""
+        led = self.ledger
+        pos = led.position
         if pos == 0:
             return ()
-        key = (pos, self.ledger.entry)
-        if key != self._lp_key:
-            self._lp_key, self._lp = key, self.ledger.liquidation_price(self.params.account.brackets.tiers)
+        halted = self.status is StrategyStatus.HALTED
+        key = (pos, led.entry, led.wallet, led.peak_equity, halted)
+        if key == self._thresholds_key:
+            return self._thresholds
+        if key[:2] != self._lp_key:
+            self._lp_key, self._lp = key[:2], led.liquidation_price(self.params.account.brackets.tiers)
         out = []
         if self._lp is not None and self.state.liquidation:
             out.append(MarkThreshold("LIQUIDATION", self._lp, falling=pos > 0, rank=RANK_LIQUIDATION))
-        if self.status is not StrategyStatus.HALTED:
-            kill = self.ledger.kill_price(self.params.risk.max_drawdown)
+        if not halted:
+            kill = led.kill_price(self.params.risk.max_drawdown)
             if kill is not None:
                 out.append(MarkThreshold("KILL", kill, falling=pos > 0))
-        return tuple(out)
+        self._thresholds_key, self._thresholds = key, tuple(out)
+        return self._thresholds
 
     def check_kill(self, reference: Decimal) -> bool:
         """Fire the kill switch when the drawdown has reached the maximum; True when it fired."""
@@ -454,7 +494,7 @@ class _Run:
         self.walk = walk
         while (hit := walk.next(self.thresholds())) is not None:
             if hit.kind is HitKind.VERTEX:
-                self.after_booking(hit.mark)
+                self.ledger.mark_to(hit.mark)
                 self.check_kill(self.reference)
             elif hit.kind is HitKind.THRESHOLD:
                 self.on_threshold(hit)
@@ -466,7 +506,7 @@ class _Run:
         if hit.threshold.name == "LIQUIDATION":
             self.liquidate(hit)
             return
-        self.after_booking(hit.mark)
+        self.ledger.mark_to(hit.mark)
         if not self.check_kill(hit.reference):  # rounding kept DD a hair short: fire on the level itself
             self.kill(self.ledger.drawdown, hit.reference)
 
@@ -698,9 +738,11 @@ class _Run:
                 prev_mark = self.state.last_mark_close
                 marks = (mb.open if prev_mark is None else prev_mark, mb.open)
             self.run_walk(self.make_walk(trade[:2], marks, gap=True, fresh=fresh))
-            fresh = []
         body_marks = bar_body(mb, self.policy.path) if mb is not None else None
-        self.walk = self.make_walk(trade[-4:], body_marks, gap=False, fresh=fresh)
+        if self.walk is not None:  # on from the gap with the book as the gap left it
+            self.walk.next_leg(trade[-4:], body_marks, gap=False)
+        else:
+            self.walk = self.make_walk(trade[-4:], body_marks, gap=False, fresh=fresh)
         self.funding(funding_events)
         self.maybe_start(signal, plan_fn)
         self.run_walk(self.walk)
@@ -709,9 +751,12 @@ class _Run:
 
     def result(self) -> tuple[EngineState, list[Event]]:
         mb = self.mark_bar
-        self.after_booking(mb.close if mb is not None else self.bar.close)
+        self.ledger.mark_to(mb.close if mb is not None else self.bar.close)
+        orders = tuple(self.orders.values())
+        if self.walk is not None:  # every change to self.orders went to the walk's book too
+            _LAST_LADDERS.put(orders, self.walk.ladders())
         state = replace_fields(
-            self.state, status=self.status, ledger=self.ledger.snapshot(), orders=tuple(self.orders.values()),
+            self.state, status=self.status, ledger=self.ledger.snapshot(), orders=orders,
             grid=self.grid, seq=self.seq, grids_started=self.grids_started, break_count=self.break_count,
             break_side=self.break_side, last_signal_ref=self.last_signal_ref, last_bar_ms=self.bar.ms,
             last_close=self.bar.close, last_mark_close=mb.close if mb is not None else None)

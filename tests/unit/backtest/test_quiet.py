@@ -40,6 +40,8 @@ def assert_same(fast: BacktestResult, slow: BacktestResult) -> None:
     assert np.array_equal(fa["bar_ms"], fb["bar_ms"])
     assert np.allclose(fa["equity"], fb["equity"], rtol=1e-12, atol=0)
     assert np.allclose(fa["drawdown"], fb["drawdown"], rtol=0, atol=1e-12)
+    assert np.array_equal(fa["position"], fb["position"])
+    assert np.array_equal(fb["equity"], [float(p.equity) for p in b])  # bar by bar: the points themselves
 
 
 def both(**kw) -> tuple[BacktestResult, BacktestResult]:

@@ -264,6 +264,48 @@ def test_bar_narrower_than_the_spacing_fills_at_most_one_grid_level(bars):
         assert len(fills(events, FillReason.GRID)) <= 1
 
 
+@st.composite
+def gapped_walks(draw, n: int = 15):
+    """Bars in ticks around 100 that may open away from the previous close (a gap walk, then the body)."""
+    price = 1000
+    out = [flat(0, "100"), flat(1, "100")]
+    for i in range(2, n + 2):
+        o = price + draw(st.integers(-15, 15))
+        up, down = draw(st.integers(0, 30)), draw(st.integers(0, 30))
+        lo, hi = o - down, o + up
+        c = draw(st.integers(lo, hi))
+        out.append(bar(i, D(o) / 10, D(hi) / 10, D(lo) / 10, D(c) / 10))
+        price = c
+    return out
+
+
+@settings(max_examples=40)
+@given(gapped_walks(), st.sampled_from(["headline", "optimistic"]))
+def test_a_bar_starts_from_the_previous_bars_trigger_ladders_with_the_same_result(bars, policy):
+    """on_bar keeps the sorted triggers of the book it leaves for the next bar, keyed by that orders tuple. Two
+    strategies run one after the other reuse them at every bar; run bar by bar in turn they never can, and the
+    one's must never reach the other. Both ways give the same events and states."""
+    p = params()
+    runs = {"neutral": (NEUTRAL_PLAN, StartSignal("n", "NEUTRAL", s1=D(96), s2=D(95), r1=D(104), r2=D(105),
+                                                  atr=D(1))),
+            "long": (make_plan("LONG", LEVELS, 5, "1", stop="94"), SIG)}
+    states = {name: new_state(name, p, policy=policy) for name in runs}
+
+    def step(name: str, i: int) -> tuple:
+        plan, sig = runs[name]
+        states[name], events = on_bar(states[name], bars[i], signal=sig if i == 1 else None, params=p, rules=RULES,
+                                      plan_fn=fixed(plan))
+        return states[name], events
+
+    alone = {name: [step(name, i) for i in range(len(bars))] for name in runs}
+    states = {name: new_state(name, p, policy=policy) for name in runs}
+    in_turn: dict[str, list] = {name: [] for name in runs}
+    for i in range(len(bars)):
+        for name in runs:
+            in_turn[name].append(step(name, i))
+    assert in_turn == alone
+
+
 # --- funding ----------------------------------------------------------------------------------------------------
 
 
