@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from gridcore.errors import InputError
 
@@ -45,12 +46,27 @@ def dt_to_ms(dt: datetime) -> int:
     return int(round(dt.timestamp() * 1000))
 
 
+_YEAR_10000_MS = 253_402_300_800_000
+
+
 def ms_to_iso(ms: int) -> str:
     """ISO 8601 UTC with a Z, minute precision when seconds are zero: 2020-03-12T00:00Z."""
-    dt = ms_to_dt(ms)
-    if dt.second or dt.microsecond:
-        return dt.strftime("%Y-%m-%dT%H:%M:%S") + "Z"
-    return dt.strftime("%Y-%m-%dT%H:%MZ")
+    ms = int(ms)
+    if not 0 <= ms < _YEAR_10000_MS:  # the arithmetic below assumes 4-digit years after the epoch
+        dt = ms_to_dt(ms)
+        if dt.second or dt.microsecond:
+            return dt.strftime("%Y-%m-%dT%H:%M:%S") + "Z"
+        return dt.strftime("%Y-%m-%dT%H:%MZ")
+    day, rest = divmod(ms, DAY_MS)
+    minutes, sub_minute = divmod(rest, MINUTE_MS)
+    hh_mm = f"{_iso_day(day)}T{minutes // 60:02d}:{minutes % 60:02d}"
+    return f"{hh_mm}:{sub_minute // 1000:02d}Z" if sub_minute else f"{hh_mm}Z"
+
+
+@lru_cache(maxsize=4096)
+def _iso_day(day: int) -> str:
+    """YYYY-MM-DD of the day `day` days after 1970-01-01 (ms_to_iso's hot path formats many times of few days)."""
+    return ms_to_dt(day * DAY_MS).strftime("%Y-%m-%d")
 
 
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 
 import numpy as np
 
@@ -158,7 +159,14 @@ def _moving_average(close: np.ndarray, params: StrategyParams) -> np.ndarray:
 def _round(x: float, tick: Decimal) -> float | None:
     if x is None or not math.isfinite(x):
         return None
-    return float((Decimal(repr(x)) / tick).to_integral_value(rounding=ROUND_HALF_UP) * tick)
+    return _round_repr(repr(x), tick)
+
+
+@lru_cache(maxsize=4096)  # successive scans often round the same bin centres and edges
+def _round_repr(text: str, tick: Decimal) -> float:
+    """The float's shortest repr rounded half up to the tick (keyed by the text, which keeps -0.0 apart; the
+    decimal context, which the division uses, is never changed in this code base)."""
+    return float((Decimal(text) / tick).to_integral_value(rounding=ROUND_HALF_UP) * tick)
 
 
 def _finite(x: float) -> float | None:

@@ -372,31 +372,59 @@ def evaluate_last_bars(open_: np.ndarray, high: np.ndarray, low: np.ndarray, clo
     """evaluate_last_bar for many windows of the same float64 arrays in one kernel call: for window (lo, hi), its
     zone and tolerance, the decision at bar hi - 1 of the bars lo..hi-1 (bar numbers in the decision count from
     lo) and the signal bits of that bar. Equal, window by window, to evaluate_last_bar(open_[lo:hi], ...)."""
+    decisions, bits = decide_windows(open_, high, low, close, volume, windows, zones, tols, tick=tick, params=params)
+    return list(zip(decisions, bits, strict=True))
+
+
+def decide_windows(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray,
+                   windows: Sequence[tuple[int, int]] | np.ndarray, zones: Sequence[WindowZone],
+                   tols: Sequence[float], *, tick: float,
+                   params: VsaParams = DEFAULT_PARAMS) -> tuple[list[StartDecision], list[int]]:
+    """evaluate_last_bars answered as two lists (the decisions, the signal bits of each window's last bar), which
+    the trigger's batches build faster; `windows` may be a (k, 2) array. Consecutive windows with the same setup
+    share one StartDecision object."""
     if not len(windows) == len(zones) == len(tols):
         raise InputError(f"expected one zone and tol per window, were {len(zones)} zones and {len(tols)} tols for "
                          f"{len(windows)} windows")
-    if not windows:
-        return []
+    if not len(windows):
+        return [], []
     arrays = [np.ascontiguousarray(x, dtype=np.float64) for x in (open_, high, low, close, volume)]
     n = arrays[0].shape[0]
     if any(a.ndim != 1 or a.shape[0] != n for a in arrays):
         raise InputError("expected 1-D open, high, low, close, volume of equal length")
     bounds = np.array(windows, np.int64).reshape(len(windows), 2)
-    if np.any(bounds[:, 0] < 0) or np.any(bounds[:, 1] > n) or np.any(bounds[:, 1] <= bounds[:, 0]):
+    los, his = np.ascontiguousarray(bounds[:, 0]), np.ascontiguousarray(bounds[:, 1])
+    if np.any(los < 0) or np.any(his > n) or np.any(his <= los):
         raise InputError(f"windows: expected 0 <= lo < hi <= {n}")
     checked: dict[int, tuple[float | None, ...]] = {}
-    rule_levels = [check_window_zone(z, tol, tick, params, checked) for z, tol in zip(zones, tols, strict=True)]
-    kernel_rows = {key: [math.nan if x is None else x for x in lv] for key, lv in checked.items()}
-    levels = np.array([kernel_rows[id(z)] for z in zones], np.float64)
+    for z, tol in zip(zones, tols, strict=True):
+        check_window_zone(z, tol, tick, params, checked)
+    zone_ids = {key: i for i, key in enumerate(checked)}
+    zone_of = np.array([zone_ids[id(z)] for z in zones], np.int64)
+    levels = np.array([[math.nan if x is None else x for x in lv] for lv in checked.values()], np.float64)[zone_of]
     rule_windows, ints_one, floats_one = _rule_arrays(params)
-    k = len(windows)
+    k = len(zones)
     now_bits = np.zeros(k, np.int64)
     ints = np.zeros((k, *ints_one.shape), np.int64)
     floats = np.zeros((k, *floats_one.shape))
-    _nb.last_bars(*arrays, np.ascontiguousarray(bounds[:, 0]), np.ascontiguousarray(bounds[:, 1]), levels,
-                  np.array(tols, np.float64), kernel_vector(params), params.spring_delta_ticks * tick, _span(params),
-                  _RULE_BITS, rule_windows, now_bits, ints, floats)
+    _nb.last_bars(*arrays, los, his, levels, np.array(tols, np.float64), kernel_vector(params),
+                  params.spring_delta_ticks * tick, _span(params), _RULE_BITS, rule_windows, now_bits, ints, floats)
     used = _nb.N_HEAD + 3 * int(ints[:, :, 0].max())  # the veto slots any window filled
-    return [(_decide(ints_j, floats_j, lv, z.bias, z.squeeze_state, z.fire_dir, params), bits)
-            for ints_j, floats_j, lv, z, bits in zip(ints[:, :, :used].tolist(), floats.tolist(), rule_levels, zones,
-                                                     now_bits.tolist(), strict=True)]
+    first, run = _runs(ints[:, :, :used], floats, zone_of)
+    decided = [_decide(ints_j, floats_j, checked[id(zones[j])], zones[j].bias, zones[j].squeeze_state,
+                       zones[j].fire_dir, params)
+               for ints_j, floats_j, j in zip(ints[first, :, :used].tolist(), floats[first].tolist(), first.tolist(),
+                                              strict=True)]
+    return [decided[i] for i in run.tolist()], now_bits.tolist()
+
+
+def _runs(ints: np.ndarray, floats: np.ndarray, zone_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the first window of each run of consecutive windows with the same input to _decide, each window's run
+    number): the kernel's output rows (floats compared bit for bit) and the zone. A run shares one decision
+    (consecutive trigger closes often see the same setup)."""
+    k = ints.shape[0]
+    rows = np.concatenate([ints.reshape(k, -1), floats.reshape(k, -1).view(np.int64),
+                           zone_of.reshape(k, 1)], axis=1)
+    new = np.ones(k, np.bool_)
+    new[1:] = np.any(rows[1:] != rows[:-1], axis=1)
+    return np.flatnonzero(new), np.cumsum(new) - 1

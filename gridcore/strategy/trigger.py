@@ -16,7 +16,7 @@ from gridcore.analysis.vsa import signal_names
 from gridcore.bars import Bars
 from gridcore.errors import DataError, InputError
 from gridcore.params import StrategyParams
-from gridcore.strategy.start_rule import WindowZone, check_window_zone, evaluate_last_bars
+from gridcore.strategy.start_rule import StartDecision, WindowZone, check_window_zone, decide_windows
 from gridcore.timeframes import interval_ms, ms_to_iso
 
 TRIGGER_WINDOW_BARS = 200  # 15m bars read per evaluation (50 h): the VSA averages, windows and the ATR seed
@@ -102,7 +102,7 @@ class TriggerEvaluator:
         o, h, lo_, c, v = bars.float_rows(a, b)
         prices_all = c[np.where(ok, his - 1 - a, 0)].tolist() if c.size else [0.0] * at.size
         out: list[TriggerEvaluation | DataError | None] = []
-        windows, wzones, prices, tols = [], [], [], []
+        kept, wzones, tols = [], [], []  # the pairs evaluated: index, zone, tolerance
         as_window_zone: dict[int, WindowZone] = {}  # one per distinct zone object
         for k, (t_ms, lo, hi, good, zone) in enumerate(zip(at.tolist(), los.tolist(), his.tolist(), ok.tolist(),
                                                           zones, strict=True)):
@@ -113,8 +113,7 @@ class TriggerEvaluator:
                 if not good:
                     out.append(self._window_error(t_ms, lo, hi))
                     continue
-                price = prices_all[k]
-                tol = near_tolerance(atr=zone.atr, price=price, params=params)
+                tol = near_tolerance(atr=zone.atr, price=prices_all[k], params=params)
             except Exception:
                 checked: dict = {}
                 for wz, wtol in zip(wzones, tols, strict=True):  # an earlier pair's error comes first
@@ -124,24 +123,24 @@ class TriggerEvaluator:
             if wz is None:
                 wz = as_window_zone[id(zone)] = WindowZone(zone.s1, zone.s2, zone.r1, zone.r2, zone.bias,
                                                            zone.squeeze_state, zone.fire_dir)
-            windows.append((lo - a, hi - a))
+            kept.append(k)
             wzones.append(wz)
-            prices.append(price)
             tols.append(tol)
             out.append(None)
-        decisions = evaluate_last_bars(o, h, lo_, c, v, windows, wzones, tols, tick=self.tick, params=params.vsa)
+        windows = np.stack([los[kept], his[kept]], axis=1) - a
+        decisions, bits = decide_windows(o, h, lo_, c, v, windows, wzones, tols, tick=self.tick, params=params.vsa)
         source_interval = bars.source_interval
-        pending = iter(zip(decisions, windows, prices, tols, strict=True))
-        for k, t_ms in enumerate(times):
-            if out[k] is not None:
-                continue
-            (d, now_bits), (lo, hi), price, tol = next(pending)
-            t = hi - lo - 1
+        setups: dict[tuple[int, int], tuple[str, ...]] = {}  # per (shared decision, window length)
+        for k, n_bars, d, now_bits, tol in zip(kept, (his[kept] - los[kept]).tolist(), decisions, bits, tols,
+                                               strict=True):
+            setup = setups.get((id(d), n_bars))
+            if setup is None:
+                setup = setups[id(d), n_bars] = _setup(d, n_bars - 1)
             out[k] = TriggerEvaluation(
-                bar_ms=t_ms, price=price, start=d.start, direction=d.direction, reasons=d.reasons,
-                signals=signal_names(now_bits), setup=tuple(_relative(s, t) for s in d.signals) if d.signals else (),
-                strength=float(d.strength), tol=tol if math.isfinite(tol) else 0.0,
-                details={"window_bars": hi - lo, "source_interval": source_interval},
+                bar_ms=times[k], price=prices_all[k], start=d.start, direction=d.direction, reasons=d.reasons,
+                signals=signal_names(now_bits), setup=setup, strength=float(d.strength),
+                tol=tol if math.isfinite(tol) else 0.0,
+                details={"window_bars": n_bars, "source_interval": source_interval},
             )
         return out  # type: ignore[return-value]
 
@@ -156,6 +155,11 @@ class TriggerEvaluator:
             return DataError(f"expected at least {self.min_bars} {bars.interval} bars before {ms_to_iso(at_ms)} for "
                              f"VSA, was {hi - lo} ({bars.symbol} {bars.market})")
         return None
+
+
+def _setup(decision: StartDecision, t: int) -> tuple[str, ...]:
+    """The decision's signals with bar numbers relative to the evaluated bar t."""
+    return tuple(_relative(s, t) for s in decision.signals) if decision.signals else ()
 
 
 def _relative(signal: str, t: int) -> str:
