@@ -244,9 +244,10 @@ class Walk:
 
     def next(self, thresholds: Sequence[MarkThreshold] = ()) -> Hit | None:
         """The next event from the current point (and move there); None at the end of the path."""
-        fresh = self._fresh_hit()
-        if fresh is not None:
-            return fresh
+        if self._fresh:
+            fresh = self._fresh_hit()
+            if fresh is not None:
+                return fresh
         if self.done:
             return None
         hit = self._segment_hit(thresholds)

@@ -460,14 +460,14 @@ class _Run:
         self._thresholds_key, self._thresholds = key, tuple(out)
         return self._thresholds
 
-    def check_kill(self, reference: Decimal) -> bool:
-        """Fire the kill switch when the drawdown has reached the maximum; True when it fired."""
+    def check_kill(self, reference: Decimal, marked_dd: Decimal | None = None) -> bool:
+        """Fire the kill switch when the drawdown has reached the maximum; True when it fired. `marked_dd`: the
+        drawdown ledger.mark_to just returned (the same value, so it decides; the event reports the ledger's)."""
         if self._killing or self.status is StrategyStatus.HALTED:
             return False
-        dd = self.ledger.drawdown
-        if dd < self.params.risk.max_drawdown:
+        if (self.ledger.drawdown if marked_dd is None else marked_dd) < self.params.risk.max_drawdown:
             return False
-        self.kill(dd, reference)
+        self.kill(self.ledger.drawdown, reference)
         return True
 
     def kill(self, dd: Decimal, reference: Decimal) -> None:
@@ -494,8 +494,7 @@ class _Run:
         self.walk = walk
         while (hit := walk.next(self.thresholds())) is not None:
             if hit.kind is HitKind.VERTEX:
-                self.ledger.mark_to(hit.mark)
-                self.check_kill(self.reference)
+                self.check_kill(self.reference, self.ledger.mark_to(hit.mark))
             elif hit.kind is HitKind.THRESHOLD:
                 self.on_threshold(hit)
             elif hit.order is not None and hit.order.id in self.orders:
