@@ -114,8 +114,9 @@ def _lerp(a: Decimal, b: Decimal, t: Fraction) -> Decimal:
 
 
 def _at(a: Decimal, b: Decimal, y: Decimal) -> Fraction:
-    """Position of y on the segment a → b (a != b)."""
-    return Fraction(a - y) / Fraction(a - b)
+    """Position of y on the segment a → b (a != b), exact: (a − y)/(a − b) from the two exact integer ratios."""
+    (n1, d1), (n2, d2) = (a - y).as_integer_ratio(), (a - b).as_integer_ratio()
+    return Fraction(n1 * d2, d1 * n2)
 
 
 def _falls_to_fill(order: Order) -> bool:

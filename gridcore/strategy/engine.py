@@ -262,7 +262,7 @@ def as_sim_bar(bar: BarLike) -> SimBar:
         return bar
     if len(bar) != 6:
         raise InputError(f"expected a bar (ms, o, h, l, c, v) in 1e-8 units, was {bar!r}")
-    return SimBar.from_units(*(int(x) for x in bar))
+    return SimBar.from_units(*bar)  # which takes each as an int
 
 
 # --- one bar ---------------------------------------------------------------------------------------------------------
@@ -365,18 +365,21 @@ class _Run:
     def rule_problem(self, order: Order, ref_price: Decimal) -> str | None:
         """Why the exchange would refuse the order (tick, step, minQty, minNotional), or None."""
         r = self.rules
-        what = f"{order.side} {order.kind} {order.qty} @ {order.price} (level {order.level})"
+
+        def what() -> str:
+            return f"{order.side} {order.kind} {order.qty} @ {order.price} (level {order.level})"
+
         if order.price is not None and not (order.price > 0 and r.on_tick(order.price)):
-            return f"{what}: expected a price > 0 on the tick {r.tick_size}, was {order.price}"
+            return f"{what()}: expected a price > 0 on the tick {r.tick_size}, was {order.price}"
         if order.close_position or order.reduce_only:  # closes what is open: never refused for its size
             return None
         if not (order.qty > 0 and r.on_step(order.qty)):
-            return f"{what}: expected a quantity > 0 on the step {r.step_size}, was {order.qty}"
+            return f"{what()}: expected a quantity > 0 on the step {r.step_size}, was {order.qty}"
         if order.qty < r.min_qty:
-            return f"{what}: expected a quantity >= minQty {r.min_qty}, was {order.qty}"
+            return f"{what()}: expected a quantity >= minQty {r.min_qty}, was {order.qty}"
         notional = order.qty * (order.price if order.price is not None else ref_price)
         if notional < r.min_notional:
-            return f"{what}: expected a notional >= minNotional {r.min_notional}, was {notional}"
+            return f"{what()}: expected a notional >= minNotional {r.min_notional}, was {notional}"
         return None
 
     def submit(self, order: Order) -> Order | None:
@@ -448,11 +451,12 @@ class _Run:
         key = (pos, led.entry, led.wallet, led.peak_equity, halted)
         if key == self._thresholds_key:
             return self._thresholds
-        if key[:2] != self._lp_key:
-            self._lp_key, self._lp = key[:2], led.liquidation_price(self.params.account.brackets.tiers)
         out = []
-        if self._lp is not None and self.state.liquidation:
-            out.append(MarkThreshold("LIQUIDATION", self._lp, falling=pos > 0, rank=RANK_LIQUIDATION))
+        if self.state.liquidation:
+            if key[:2] != self._lp_key:
+                self._lp_key, self._lp = key[:2], led.liquidation_price(self.params.account.brackets.tiers)
+            if self._lp is not None:
+                out.append(MarkThreshold("LIQUIDATION", self._lp, falling=pos > 0, rank=RANK_LIQUIDATION))
         if not halted:
             kill = led.kill_price(self.params.risk.max_drawdown)
             if kill is not None:
