@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from gridcore.analysis.kernels._jit import njit
 from gridcore.bars import SCALE
 from gridcore.sim.path import units_to_decimal
 
@@ -120,23 +121,19 @@ class EquityCurve(Sequence[EquityPoint]):
     def floats(self) -> dict[str, np.ndarray]:
         """bar_ms (int64), equity, drawdown, position (float64) of every point, without building Decimals for runs."""
         n = self._n
-        out = {"bar_ms": np.empty(n, np.int64), "equity": np.empty(n), "drawdown": np.empty(n),
+        out = {"bar_ms": self._ms[:n].astype(np.int64), "equity": np.empty(n), "drawdown": np.empty(n),
                "position": np.empty(n)}
-        at: list[int] = []  # where the engine's points go, filled at the end in one conversion per field
+        runs = [b for b in self._blocks if isinstance(b, QuietRun)]
+        if runs:
+            bounds = np.array([(r.i0, r.j) for r in runs], dtype=np.int64)
+            account = np.array([(float(r.position), float(r.wallet), float(r.entry), float(r.peak0)) for r in runs])
+            _run_floats(bounds, account, self._mc, self._mh, self._ml, out["equity"], out["drawdown"],
+                        out["position"])
+        at: list[int] = []  # where the engine's points go, filled in one conversion per field
         points: list[EquityPoint] = []
         k = 0
         for b in self._blocks:
             if isinstance(b, QuietRun):
-                pos, wallet, entry = float(b.position), float(b.wallet), float(b.entry)
-                eq = wallet + pos * (self._mc[b.i0:b.j] / SCALE - entry)
-                if pos == 0:
-                    peak: np.ndarray | float = float(b.peak0)
-                else:
-                    peak = np.maximum(float(b.peak0), wallet + pos * (self._favourable(b) / SCALE - entry))
-                out["bar_ms"][b.i0:b.j] = self._ms[b.i0:b.j]
-                out["equity"][b.i0:b.j] = eq
-                out["drawdown"][b.i0:b.j] = 1 - eq / peak
-                out["position"][b.i0:b.j] = pos
                 k = b.j
             else:
                 at.extend(range(k, k + len(b)))
@@ -148,3 +145,18 @@ class EquityCurve(Sequence[EquityPoint]):
             out["drawdown"][at] = [float(p.drawdown) for p in points]
             out["position"][at] = [float(p.position) for p in points]
         return out
+
+
+@njit
+def _run_floats(bounds, account, mark_close, mark_high, mark_low, equity, drawdown, position):
+    """Each quiet run's equity, drawdown and position per bar in floats: the mark close against the entry, the peak
+    raised by the most favourable mark so far in the run (the high for a long, the low for a short)."""
+    for r in range(bounds.shape[0]):
+        pos, wallet, entry, peak = account[r, 0], account[r, 1], account[r, 2], account[r, 3]
+        fav = np.inf if pos < 0 else -np.inf
+        for i in range(bounds[r, 0], bounds[r, 1]):
+            eq = wallet + pos * (mark_close[i] / SCALE - entry)
+            if pos != 0:
+                fav = max(fav, mark_high[i]) if pos > 0 else min(fav, mark_low[i])
+                peak = max(peak, wallet + pos * (fav / SCALE - entry))
+            equity[i], drawdown[i], position[i] = eq, 1 - eq / peak, pos
