@@ -8,6 +8,7 @@ most 8 decimals, so the conversion from a CSV's decimal text is exact (checked o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import cached_property
 
 import numpy as np
@@ -19,6 +20,17 @@ SCALE_DECIMALS = 8
 SCALE = 10**SCALE_DECIMALS
 OPEN, HIGH, LOW, CLOSE, VOLUME = range(5)
 _MAX_VALUE = (2**63 - 1) / SCALE  # about 9.2e10: the largest price or volume the int64 units can hold
+
+
+def decimal_units(x: Decimal, rounding: str | None = None, what: str = "a price") -> int:
+    """A Decimal price or quantity in int 1e-8 units: exact (InputError naming `what` when it is off the grid), or
+    rounded with a decimal rounding mode (ROUND_CEILING, ROUND_FLOOR) where a level must not be missed."""
+    u = x * SCALE
+    if rounding is not None:
+        return int(u.to_integral_value(rounding=rounding))
+    if u != u.to_integral_value():
+        raise InputError(f"expected {what} on the 1e-8 unit grid, was {x}")
+    return int(u)
 
 
 @dataclass(frozen=True, eq=False)

@@ -24,7 +24,7 @@ import numpy as np
 from gridcore.analysis.kernels._jit import njit
 from gridcore.backtest.equity import EquityCurve, QuietRun
 from gridcore.backtest.inputs import pick_signal
-from gridcore.bars import SCALE, Bars
+from gridcore.bars import SCALE, Bars, decimal_units
 from gridcore.domain.orders import OrderKind, OrderSide, replace_fields
 from gridcore.domain.transitions import StrategyStatus
 from gridcore.params import StrategyParams
@@ -152,8 +152,7 @@ def level_units(value: Decimal | None, falling: bool) -> int:
     """A level that fires at price <= value (falling) or >= value, in int units rounded so no crossing is missed."""
     if value is None:
         return NO_LOW if falling else NO_HIGH
-    rounding = ROUND_CEILING if falling else ROUND_FLOOR
-    return int((value * SCALE).to_integral_value(rounding=rounding))
+    return decimal_units(value, ROUND_CEILING if falling else ROUND_FLOOR)
 
 
 class QuietFinder:
@@ -245,13 +244,13 @@ class QuietFinder:
         policy = self.params.fills.headline if state.policy == "headline" else self.params.fills.optimistic
         fall_top, rise_low = self._trigger_bounds(state, policy.trade_through_ticks)
         liq_fall, liq_rise = self._liquidation_levels(led) if pos != 0 and state.liquidation else (NO_LOW, NO_HIGH)
-        prev_tc = -1 if state.last_close is None else _units(state.last_close)
+        prev_tc = -1 if state.last_close is None else decimal_units(state.last_close)
         lo, hi = int(mk.t_l[i]), int(mk.t_h[i])
         if prev_tc >= 0:
             lo, hi = min(lo, prev_tc), max(hi, prev_tc)
         if lo <= fall_top or hi >= rise_low:  # the common case: bar i fills an order (the kernel would say so too)
             return i, state
-        prev_mc = prev_tc if state.last_mark_close is None else _units(state.last_mark_close)
+        prev_mc = prev_tc if state.last_mark_close is None else decimal_units(state.last_mark_close)
         levels, account = self._levels, self._account
         levels[0], levels[1], levels[2], levels[3] = fall_top, rise_low, liq_fall, liq_rise
         flags = self._grid_flags(grid, 1 if pos > 0 else -1 if pos < 0 else 0)
@@ -354,7 +353,7 @@ class QuietFinder:
         """The ledger's own vertex-by-vertex booking over bars i..j−1 (when the kernel had too many candidates)."""
         ledger = Ledger(state.ledger)
         mk, rule, vs = self.mk, PATH_CODES[path], np.empty(4, np.int64)
-        prev = -1 if state.last_close is None else _units(state.last_close)
+        prev = -1 if state.last_close is None else decimal_units(state.last_close)
         for k in range(i, j):
             for m in vs[:_vertices(k, prev, mk.t_o, mk.m_o, mk.m_h, mk.m_l, mk.m_c, rule, vs)].tolist():
                 ledger.mark_to(units_to_decimal(m))
@@ -366,10 +365,6 @@ class QuietFinder:
         return replace_fields(state, ledger=ledger, last_bar_ms=int(mk.open_ms[j - 1]),
                               last_close=units_to_decimal(int(mk.t_c[j - 1])),
                               last_mark_close=mk.mark_close(j - 1) if mk.has_mark[j - 1] else None)
-
-
-def _units(price: Decimal) -> int:
-    return int((price * SCALE).to_integral_value())
 
 
 def _f_units(price: Decimal) -> float:

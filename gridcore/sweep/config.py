@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from gridcore.bars import SCALE
+from gridcore.bars import SCALE, decimal_units
 from gridcore.errors import InputError
 from gridcore.params import StrategyParams, merge_dicts, params_from_dict, params_to_dict, set_dotted
 from gridcore.sim.matching import slippage_for
@@ -104,13 +104,6 @@ def check_configs(configs: Iterable[SweepConfig]) -> None:
                                  f"scanner/trigger replay), were different")
 
 
-def _units(x: Decimal, what: str) -> int:
-    u = x * SCALE
-    if u != u.to_integral_value():
-        raise InputError(f"expected {what} on the 1e-8 unit grid, was {x}")
-    return int(u)
-
-
 def _ceil(x: Decimal) -> int:
     return int(x.to_integral_value(rounding=ROUND_CEILING))
 
@@ -128,7 +121,7 @@ def kernel_params(cfg: SweepConfig, rules: SymbolRules, market: SweepMarket, *, 
     P[P_LIQFEE], P[P_DEFRATE] = float(p.costs.liquidation_fee), float(p.costs.default_funding_rate)
     P[P_QP], P[P_LEV], P[P_STEP] = float(step / SCALE), float(p.account.leverage), float(step)
     Q = np.zeros(NQ, np.int64)
-    tick = _units(rules.tick_size, "the tick size")
+    tick = decimal_units(rules.tick_size, what="the tick size")
     Q[Q_THETA], Q[Q_SAMEBAR] = policy.trade_through_ticks * tick, int(policy.same_bar_refill)
     Q[Q_PATH], Q[Q_RBC] = PATH_RULES.index(policy.path), p.risk.range_break_closes
     Q[Q_ADVERSE], Q[Q_BEYOND] = int(p.risk.exit_on_adverse_fire), int(p.risk.exit_beyond_range)
@@ -168,11 +161,12 @@ def participation_cap(cfg: SweepConfig, rules: SymbolRules, market: SweepMarket)
 
 def zone_bounds(s1: Decimal, s2: Decimal, r1: Decimal, r2: Decimal) -> tuple[int, int, int, int]:
     """Integer unit bounds for the close tests: c < S  <=>  c < ceil(S), c > R  <=>  c > floor(R)."""
-    return _ceil(s1 * SCALE), _ceil(s2 * SCALE), _floor(r1 * SCALE), _floor(r2 * SCALE)
+    return (decimal_units(s1, ROUND_CEILING), decimal_units(s2, ROUND_CEILING), decimal_units(r1, ROUND_FLOOR),
+            decimal_units(r2, ROUND_FLOOR))
 
 
 def to_units(x: Decimal, what: str) -> int:
-    return _units(x, what)
+    return decimal_units(x, what=what)
 
 
 def to_steps(q: Decimal, step: Decimal, what: str) -> int:

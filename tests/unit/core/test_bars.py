@@ -1,11 +1,12 @@
 import gzip
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gridcore.bars import SCALE, Bars, find_gaps, merge_series, resample
+from gridcore.bars import SCALE, Bars, decimal_units, find_gaps, merge_series, resample
 from gridcore.errors import DataError, InputError
 from gridcore.kline_files import identify, read_funding, read_klines
 from tests.reference.naive_bars import naive_gaps, naive_resample
@@ -181,3 +182,13 @@ def test_float_rows_equal_the_float_columns_cold_or_warm(data, a, b):
             assert got.dtype == np.float64 and got.flags.c_contiguous and not got.flags.writeable
             assert got.tobytes() == column[lo:hi].tobytes() == (units[lo:hi, j] / SCALE).tobytes()
     assert "close" not in cold.__dict__  # reading rows of cold bars converts only those rows
+
+
+def test_decimal_units_is_exact_or_rounds_as_asked():
+    assert decimal_units(Decimal("27123.45")) == 2_712_345_000_000
+    assert decimal_units(Decimal("0.00000001")) == 1
+    with pytest.raises(InputError, match="expected the stop on the 1e-8 unit grid, was 1.000000001"):
+        decimal_units(Decimal("1.000000001"), what="the stop")
+    assert decimal_units(Decimal("1.000000001"), ROUND_CEILING) == 100_000_001
+    assert decimal_units(Decimal("1.000000009"), ROUND_FLOOR) == 100_000_000
+    assert decimal_units(Decimal("-1.000000001"), ROUND_FLOOR) == -100_000_001
