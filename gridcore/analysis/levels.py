@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from math import isnan
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -63,16 +64,16 @@ class Box:
     def as_dict(self) -> dict:
         """JSON-ready: NaN becomes None, tuples become lists."""
         return {
-            **{name: _json(v) for name, v in zip(LEVEL_NAMES, self.levels, strict=True)},
+            **_by_level(self.levels),
             "valid": self.valid,
             "reasons": list(self.reasons),
-            "shares": dict(zip(LEVEL_NAMES, map(_json, self.shares), strict=True)),
+            "shares": _by_level(self.shares),
             "confluent": self.confluent,
             "price": _json(self.price),
             "atr": _json(self.atr),
             "gap": _json(self.gap),
             "level_mode": self.level_mode,
-            "centroids": dict(zip(LEVEL_NAMES, map(_json, self.centroids), strict=True)),
+            "centroids": _by_level(self.centroids),
             "bounds": {n: [_json(a), _json(b)] for n, (a, b) in zip(LEVEL_NAMES, self.bounds, strict=True)},
         }
 
@@ -103,13 +104,14 @@ def four_peaks_box(
     out, sizes = np.empty((4, 5)), np.zeros(2, np.int64)
     _nb.box_sides(np.ascontiguousarray(c), np.ascontiguousarray(v), price, float(row_height), level_mode == "peak",
                   out, sizes)
-    for side, slot, size in (("below", 0, int(sizes[0])), ("above", 2, int(sizes[1]))):
+    rows = out.tolist()
+    for side, slot, size in zip(("below", "above"), (0, 2), sizes.tolist(), strict=True):
         if size < 2:
             plural = "" if size == 1 else "s"
             reasons.append(f"not enough structure {side} price: {size} non-empty bin{plural}, need 2")
             continue
         for k in (slot, slot + 1):
-            level, share, centroid, low, high = out[k].tolist()
+            level, share, centroid, low, high = rows[k]
             levels[k], shares[k], cents[k], bounds[k] = level, share, centroid, (low, high)
     reasons += _structure_reasons(levels, price, gap)
     reasons += _share_reasons(shares, min_share)
@@ -208,4 +210,9 @@ def _num(x: float) -> str:
 
 
 def _json(x: float) -> float | None:
-    return None if math.isnan(x) else x
+    return None if isnan(x) else x
+
+
+def _by_level(values: tuple[float, float, float, float]) -> dict[str, float | None]:
+    s2, s1, r1, r2 = values
+    return {"s2": _json(s2), "s1": _json(s1), "r1": _json(r1), "r2": _json(r2)}

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -112,6 +113,53 @@ def squeeze_series(
     fire_dir, state = codes
     return SqueezeSeries(sqz_on, sqz_off, mom, fired, fire_dir, bars_since_fire, state, upper_bb, lower_bb, upper_kc,
                          lower_kc)
+
+
+class SqueezeBar(NamedTuple):
+    """The last bar of a SqueezeSeries: its state, fire_dir, mom and sqz_on."""
+
+    state: SqueezeState
+    fire_dir: int
+    mom: float
+    sqz_on: bool
+
+
+def squeeze_last_bar(
+    open_: ArrayLike,
+    high: ArrayLike,
+    low: ArrayLike,
+    close: ArrayLike,
+    *,
+    bb_len: int = 20,
+    bb_mult: float = 2.0,
+    kc_len: int = 20,
+    kc_mult: float = 1.5,
+    mom_len: int = 20,
+    fire_window: int = 5,
+    min_on_bars: int = 3,
+    use_true_range: bool = True,
+    range_window: int = 20,
+    min_crosses: int = 2,
+    fall_bars: int = 3,
+) -> SqueezeBar:
+    """squeeze_series(...) at the last bar, exactly, computed from the last squeeze_span bars only (the scanner's
+    per-scan read: no per-bar arrays are built)."""
+    span = squeeze_span(bb_len=bb_len, kc_len=kc_len, mom_len=mom_len, fire_window=fire_window,
+                        min_on_bars=min_on_bars, range_window=range_window, fall_bars=fall_bars)
+    _check_params(bb_len, kc_len, mom_len, fire_window, min_on_bars, range_window, min_crosses, fall_bars,
+                  bb_mult, kc_mult)
+    o, h, lo, c = (np.asarray(a, dtype=np.float64) for a in (open_, high, low, close))
+    if o.ndim != 1 or not o.shape == h.shape == lo.shape == c.shape:
+        raise InputError(f"squeeze_last_bar: expected 1-D open, high, low, close of equal length, was "
+                         f"{o.shape}, {h.shape}, {lo.shape}, {c.shape}")
+    if c.shape[0] == 0:
+        raise InputError("squeeze_last_bar: expected at least one bar, was 0")
+    tail = slice(max(0, c.shape[0] - span), None)
+    state, fire_dir, mom, sqz_on = nb.squeeze_last(
+        *(np.ascontiguousarray(x[tail]) for x in (h, lo, c)), int(bb_len), float(bb_mult), int(kc_len),
+        float(kc_mult), int(mom_len), int(fire_window), int(min_on_bars), bool(use_true_range), int(range_window),
+        int(min_crosses), int(fall_bars))
+    return SqueezeBar(SQUEEZE_STATES[state], int(fire_dir), float(mom), bool(sqz_on))
 
 
 def _check_params(*args: float) -> None:

@@ -132,18 +132,21 @@ def _check_bars(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np
     _first_bad(volume < 0, "volume >= 0")
 
 
-def _checked_bars(named: dict[str, object], has_open: bool) -> list[np.ndarray]:
-    """_arrays + _check_bars: one kernel pass for valid bars; the numpy checks (and their messages) otherwise."""
+def _checked_bars(named: dict[str, object], has_open: bool) -> tuple[list[np.ndarray], float, float]:
+    """_arrays + _check_bars, and (min(low), max(high)): one kernel pass for valid bars; the numpy checks (and
+    their messages) otherwise."""
     try:
         arrays = [np.ascontiguousarray(x, dtype=np.float64) for x in named.values()]
     except (TypeError, ValueError):
         arrays = None
-    if arrays is not None and all(a.ndim == 1 for a in arrays) and arrays[0].shape[0] > 0 and nb.bars_ok(
-            arrays[0], arrays[1], arrays[2], arrays[3], arrays[4] if has_open else arrays[0], has_open):
-        return arrays
+    if arrays is not None and all(a.ndim == 1 for a in arrays) and arrays[0].shape[0] > 0:
+        ok, lo, hi = nb.bars_range(arrays[0], arrays[1], arrays[2], arrays[3],
+                                   arrays[4] if has_open else arrays[0], has_open)
+        if ok:
+            return arrays, lo, hi
     arrays = _arrays(**named)
     _check_bars(*arrays[:4], arrays[4] if has_open else None)
-    return arrays
+    return arrays, float(arrays[1].min()), float(arrays[0].max())
 
 
 def _volumes(volumes: object) -> np.ndarray:
@@ -167,6 +170,10 @@ def row_height_for(low: float, high: float, *, tick: float, rows: int) -> float:
     rows = _int("rows", rows, 1)
     if hi < lo:
         raise InputError(f"expected high >= low, was high={hi!r} < low={lo!r}")
+    return _rows_height(lo, hi, tick, rows)
+
+
+def _rows_height(lo: float, hi: float, tick: float, rows: int) -> float:
     ticks = math.ceil(nb.snap((hi - lo) / rows / tick))
     return max(ticks, 1) * tick
 
@@ -196,12 +203,21 @@ def _profile(k0: float, n: int, h: float, volumes: np.ndarray) -> Profile:
 
 
 def _window_height(lo: float, hi: float, tick: object, rows: object, row_height: object) -> float:
-    """h from `rows` (ceil_to_tick of the range / rows), or the explicit `row_height` when given."""
+    """h from `rows` (ceil_to_tick of the range / rows), or the explicit `row_height` when given; lo <= hi are
+    finite (the window's checked range)."""
+    try:
+        tick, rows, h = _height_params(tick, rows, row_height)
+    except TypeError:  # unhashable arguments: check them uncached
+        tick, rows, h = _height_params.__wrapped__(tick, rows, row_height)
+    return _rows_height(lo, hi, tick, rows) if h is None else h
+
+
+@lru_cache(maxsize=64, typed=True)  # typed: True and 1 (equal, same hash) are different answers
+def _height_params(tick: object, rows: object, row_height: object) -> tuple[float, int, float | None]:
+    """The checked (tick, rows, row_height) of a layout, in row_height_for's order of checks."""
     tick = _scalar("tick", tick, positive=True)
-    if row_height is None:
-        return row_height_for(lo, hi, tick=tick, rows=rows)  # type: ignore[arg-type]
-    _int("rows", rows, 1)
-    return _checked_row_height(row_height, tick)
+    rows = _int("rows", rows, 1)
+    return tick, rows, None if row_height is None else _checked_row_height(row_height, tick)
 
 
 def volume_profile(high, low, close, volume, *, tick: float, rows: int = 100, method: str = "uniform",
@@ -218,10 +234,9 @@ def volume_profile(high, low, close, volume, *, tick: float, rows: int = 100, me
     named = {"high": high, "low": low, "close": close, "volume": volume}
     if open_ is not None:
         named["open_"] = open_
-    arrays = _checked_bars(named, open_ is not None)
+    arrays, lo, hi = _checked_bars(named, open_ is not None)
     h_, l_, c_, v_ = arrays[:4]
     o_ = arrays[4] if open_ is not None else None
-    lo, hi = float(l_.min()), float(h_.max())
     h = _window_height(lo, hi, tick, rows, row_height)
     k0, n = _layout(lo, hi, h)
     if method == "uniform":
@@ -277,14 +292,24 @@ def value_area(volumes: np.ndarray, poc: int, *, pct: float = 0.70, step: int = 
     poc = _int("poc", poc, 0)
     if poc >= n:
         raise InputError(f"expected poc < {n} (the number of rows), was {poc}")
+    try:
+        pct = _va_params(pct, step)
+    except TypeError:  # unhashable arguments: check them uncached
+        pct = _va_params.__wrapped__(pct, step)
+    total = float(v.sum())
+    lo, hi, acc = nb.value_area(v, poc, int(step), pct * total)
+    return ValueArea(int(lo), int(hi), float(acc), acc / total if total > 0 else 0.0)
+
+
+@lru_cache(maxsize=64, typed=True)  # typed: True and 1 (equal, same hash) are different answers
+def _va_params(pct: object, step: object) -> float:
+    """The checked pct of value_area (step is checked, and used as given)."""
     pct = _scalar("pct", pct)
     if not 0 < pct <= 1:
         raise InputError(f"expected 0 < pct <= 1, was {pct!r}")
     if step not in (1, 2) or isinstance(step, bool):
         raise InputError(f"expected step 1 or 2, was {step!r}")
-    total = float(v.sum())
-    lo, hi, acc = nb.value_area(v, poc, int(step), pct * total)
-    return ValueArea(int(lo), int(hi), float(acc), acc / total if total > 0 else 0.0)
+    return pct
 
 
 # ---------------------------------------------------------------------------------------------------- HVN, LVN
@@ -328,20 +353,28 @@ def volume_nodes(volumes: np.ndarray, *, sigma: float = 1.5, prominence: float =
     prominence outside the outermost HVNs (anywhere, when there is no HVN).
     """
     v = _volumes(volumes)
+    try:
+        sigma, alpha, distance = _node_params(sigma, prominence, distance)
+    except TypeError:  # unhashable arguments: check them uncached
+        sigma, alpha, distance = _node_params.__wrapped__(sigma, prominence, distance)
+    y = _gaussian(v, sigma) if sigma > 0 else v.copy()
+    y.setflags(write=False)
+    top, peaks = peaks_nb.top_and_maxima(y)
+    if top <= 0:
+        empty = np.empty(0, np.int64)
+        return Nodes(empty, empty.copy(), y, np.empty(0))
+    # = find_peaks(y, prominence=alpha * top, distance=distance) and find_peaks(-y, prominence=alpha * top)
+    hvn, prominences, lvn = peaks_nb.nodes(y, peaks, np.argsort(y[peaks]), distance, alpha * top)
+    return Nodes(hvn, lvn, y, prominences / top)
+
+
+@lru_cache(maxsize=64, typed=True)  # typed: True and 1 (equal, same hash) are different answers
+def _node_params(sigma: object, prominence: object, distance: object) -> tuple[float, float, int]:
+    """The checked (sigma, prominence, distance) of volume_nodes."""
     sigma = _scalar("sigma", sigma)
     if sigma < 0:
         raise InputError(f"expected sigma >= 0, was {sigma!r}")
     alpha = _scalar("prominence", prominence)
     if alpha < 0:
         raise InputError(f"expected prominence >= 0, was {alpha!r}")
-    distance = _int("distance", distance, 1)
-    y = _gaussian(v, sigma) if sigma > 0 else v.copy()
-    y.setflags(write=False)
-    empty = np.empty(0, np.int64)
-    top = float(y.max())
-    if top <= 0:
-        return Nodes(empty, empty.copy(), y, np.empty(0))
-    # = find_peaks(y, prominence=alpha * top, distance=distance) and find_peaks(-y, prominence=alpha * top)
-    peaks = peaks_nb.local_maxima(y)
-    hvn, prominences, lvn = peaks_nb.nodes(y, peaks, np.argsort(y[peaks]), distance, alpha * top)
-    return Nodes(hvn, lvn, y, prominences / top)
+    return sigma, alpha, _int("distance", distance, 1)

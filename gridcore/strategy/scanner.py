@@ -17,7 +17,7 @@ import numpy as np
 
 from gridcore.analysis import indicators as ind
 from gridcore.analysis.levels import Box, four_peaks_box, ma25_snap, ma_bias
-from gridcore.analysis.squeeze import squeeze_series, squeeze_span
+from gridcore.analysis.squeeze import squeeze_last_bar
 from gridcore.analysis.volume_profile import (
     Profile,
     point_of_control,
@@ -227,17 +227,11 @@ def _scan(window: _Window, trend: _Window, at_ms: int, params: StrategyParams, t
     ma = _moving_average(trend.close, params)
     ma_t = float(ma[-1])
     sq = params.squeeze
-    # only the last bar's squeeze is read: squeeze_series of the bars that decide it (squeeze_span) equals it
-    tail = slice(max(0, len(trend) - squeeze_span(bb_len=sq.bb_len, kc_len=sq.kc_len, mom_len=sq.mom_len,
-                                                  fire_window=sq.fire_window, min_on_bars=sq.min_on_bars,
-                                                  range_window=sq.ranging_window,
-                                                  fall_bars=sq.ranging_fall_bars)), None)
-    squeeze = squeeze_series(trend.open[tail], trend.high[tail], trend.low[tail], trend.close[tail],
-                             bb_len=sq.bb_len, bb_mult=sq.bb_mult, kc_len=sq.kc_len, kc_mult=sq.kc_mult,
-                             mom_len=sq.mom_len, fire_window=sq.fire_window, min_on_bars=sq.min_on_bars,
-                             use_true_range=sq.use_true_range, range_window=sq.ranging_window,
-                             min_crosses=sq.ranging_crosses, fall_bars=sq.ranging_fall_bars)
-    state = squeeze.state_at(-1)
+    squeeze = squeeze_last_bar(trend.open, trend.high, trend.low, trend.close, bb_len=sq.bb_len, bb_mult=sq.bb_mult,
+                               kc_len=sq.kc_len, kc_mult=sq.kc_mult, mom_len=sq.mom_len, fire_window=sq.fire_window,
+                               min_on_bars=sq.min_on_bars, use_true_range=sq.use_true_range,
+                               range_window=sq.ranging_window, min_crosses=sq.ranging_crosses,
+                               fall_bars=sq.ranging_fall_bars)
     if not math.isfinite(atr) or atr <= 0:
         box = Box(math.nan, math.nan, math.nan, math.nan, valid=False, reasons=(f"ATR not available: {atr}",))
     else:
@@ -262,14 +256,14 @@ def _scan(window: _Window, trend: _Window, at_ms: int, params: StrategyParams, t
                     "first_bar": ms_to_iso(window.first_open_ms), "va_share": va.share,
                     "hvn": centres[hvn].tolist(), "lvn": centres[lvn].tolist()},
         "trend": {"interval": trend.bars.interval, "source_interval": trend.bars.source_interval, "bars": len(trend),
-                  "momentum": _finite(float(squeeze.mom[-1])), "sqz_on": bool(squeeze.sqz_on[-1])},
+                  "momentum": _finite(squeeze.mom), "sqz_on": squeeze.sqz_on},
     }
     return ZoneScan(
         symbol=window.bars.symbol, market=window.bars.market, bar_ms=at_ms, price=price,
         s2=levels[0], s1=levels[1], r1=levels[2], r2=levels[3],
         poc=_round(float(centres[poc]), tick), vah=_round(vah, tick), val=_round(val, tick),
-        ma25=_round(ma_t, tick), atr=_finite(atr), bias=bias, squeeze_state=str(state),
-        fire_dir=int(squeeze.fire_dir[-1]), valid=not reasons, reasons=tuple(reasons),
+        ma25=_round(ma_t, tick), atr=_finite(atr), bias=bias, squeeze_state=str(squeeze.state),
+        fire_dir=squeeze.fire_dir, valid=not reasons, reasons=tuple(reasons),
         valid_until_ms=at_ms + params.timeframes.zone_valid_scans * scan_ms, details=details,
     )
 

@@ -32,6 +32,16 @@ def local_maxima(x: np.ndarray) -> np.ndarray:
 
 
 @njit
+def top_and_maxima(x: np.ndarray):
+    """(max(x), local_maxima(x)) of a finite, non-empty x in one call."""
+    top = x[0]
+    for i in range(1, x.shape[0]):
+        if x[i] > top:
+            top = x[i]
+    return top, local_maxima(x)
+
+
+@njit
 def _keep_by_distance(peaks: np.ndarray, order: np.ndarray, distance: int) -> np.ndarray:
     """scipy's _select_by_peak_distance: highest first (order = argsort of the heights), neighbours closer than
     `distance` are dropped."""

@@ -121,36 +121,53 @@ def _ranging(mom, range_window, min_crosses, fall_bars):
 
 
 @njit
-def squeeze(high, low, close, bb_len, bb_mult, kc_len, kc_mult, mom_len, fire_window, min_on_bars, use_true_range,
-            range_window, min_crosses, fall_bars):
-    """(floats, flags, codes, bars_since_fire): floats = mom, upper_bb, lower_bb, upper_kc, lower_kc; flags = sqz_on,
-    sqz_off, fired; codes = fire_dir, state (int8); as rows of three arrays, since each array returned to Python
-    costs a boxing step."""
+def _series(high, low, close, bb_len, bb_mult, kc_len, kc_mult, mom_len, min_on_bars, use_true_range, range_window,
+            min_crosses, fall_bars):
+    """Every per-bar array the state rule reads (and the bands, for squeeze's output)."""
     upper_bb, lower_bb, upper_kc, lower_kc, sqz_on, sqz_off, bands_ok, detrended = _bands(
         high, low, close, bb_len, bb_mult, kc_len, kc_mult, use_true_range)
     mom = ind.linreg(detrended, mom_len)
     fired, last_fire_at, bars_since_fire = _fires(sqz_on, bands_ok, min_on_bars)
     mom_ok, ranging = _ranging(mom, range_window, min_crosses, fall_bars)
+    return (upper_bb, lower_bb, upper_kc, lower_kc, sqz_on, sqz_off, bands_ok, mom, fired, last_fire_at,
+            bars_since_fire, mom_ok, ranging)
+
+
+@njit
+def _state(t, fire_window, sqz_on, bands_ok, mom, last_fire_at, bars_since_fire, mom_ok, ranging):
+    """(state, fire_dir) of bar t."""
+    s = TRENDING
+    if ranging[t]:
+        s = RANGING
+    if 0 <= bars_since_fire[t] < fire_window:
+        s = FIRED
+    if sqz_on[t]:
+        s = COMPRESSION
+    if not (bands_ok[t] and mom_ok[t]):
+        s = WARMUP
+    direction = 0
+    if s == FIRED:
+        m = mom[max(last_fire_at[t], 0)]
+        direction = 1 if m > 0 else (-1 if m < 0 else 0)
+    return s, direction
+
+
+@njit
+def squeeze(high, low, close, bb_len, bb_mult, kc_len, kc_mult, mom_len, fire_window, min_on_bars, use_true_range,
+            range_window, min_crosses, fall_bars):
+    """(floats, flags, codes, bars_since_fire): floats = mom, upper_bb, lower_bb, upper_kc, lower_kc; flags = sqz_on,
+    sqz_off, fired; codes = fire_dir, state (int8); as rows of three arrays, since each array returned to Python
+    costs a boxing step."""
+    (upper_bb, lower_bb, upper_kc, lower_kc, sqz_on, sqz_off, bands_ok, mom, fired, last_fire_at, bars_since_fire,
+     mom_ok, ranging) = _series(high, low, close, bb_len, bb_mult, kc_len, kc_mult, mom_len, min_on_bars,
+                                use_true_range, range_window, min_crosses, fall_bars)
     n = close.shape[0]
     floats = np.empty((5, n))
     flags = np.empty((3, n), np.bool_)
     codes = np.zeros((2, n), np.int8)
-    fire_dir = codes[0]
-    state = codes[1]
     for t in range(n):
-        s = TRENDING
-        if ranging[t]:
-            s = RANGING
-        if 0 <= bars_since_fire[t] < fire_window:
-            s = FIRED
-        if sqz_on[t]:
-            s = COMPRESSION
-        if not (bands_ok[t] and mom_ok[t]):
-            s = WARMUP
-        state[t] = s
-        if s == FIRED:
-            m = mom[max(last_fire_at[t], 0)]
-            fire_dir[t] = 1 if m > 0 else (-1 if m < 0 else 0)
+        codes[1, t], codes[0, t] = _state(t, fire_window, sqz_on, bands_ok, mom, last_fire_at, bars_since_fire,
+                                          mom_ok, ranging)
     floats[0] = mom
     floats[1] = upper_bb
     floats[2] = lower_bb
@@ -160,3 +177,15 @@ def squeeze(high, low, close, bb_len, bb_mult, kc_len, kc_mult, mom_len, fire_wi
     flags[1] = sqz_off
     flags[2] = fired
     return floats, flags, codes, bars_since_fire
+
+
+@njit
+def squeeze_last(high, low, close, bb_len, bb_mult, kc_len, kc_mult, mom_len, fire_window, min_on_bars,
+                 use_true_range, range_window, min_crosses, fall_bars):
+    """(state, fire_dir, mom, sqz_on) of the last bar (n >= 1) as squeeze computes them, without boxing arrays."""
+    (_, _, _, _, sqz_on, _, bands_ok, mom, _, last_fire_at, bars_since_fire, mom_ok, ranging) = _series(
+        high, low, close, bb_len, bb_mult, kc_len, kc_mult, mom_len, min_on_bars, use_true_range, range_window,
+        min_crosses, fall_bars)
+    t = close.shape[0] - 1
+    state, direction = _state(t, fire_window, sqz_on, bands_ok, mom, last_fire_at, bars_since_fire, mom_ok, ranging)
+    return state, direction, mom[t], sqz_on[t]

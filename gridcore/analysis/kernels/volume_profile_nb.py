@@ -154,26 +154,31 @@ def profile_close(close: np.ndarray, volume: np.ndarray, k0: float, n: int, h: f
 
 
 @njit
-def bars_ok(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray, open_: np.ndarray,
-            has_open: bool) -> bool:
-    """All finite, low <= high, low <= close <= high, (low <= open <= high,) volume >= 0; arrays of equal length."""
+def bars_range(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray, open_: np.ndarray,
+               has_open: bool):
+    """(ok, min(low), max(high)); ok: all finite, low <= high, low <= close <= high, (low <= open <= high,)
+    volume >= 0 and arrays of equal length (the range is meaningless when not ok)."""
     n = high.shape[0]
+    lo_min = np.inf
+    hi_max = -np.inf
     if low.shape[0] != n or close.shape[0] != n or volume.shape[0] != n or (has_open and open_.shape[0] != n):
-        return False
+        return False, lo_min, hi_max
     for i in range(n):
         h = high[i]
         lo = low[i]
         c = close[i]
         v = volume[i]
         if not (np.isfinite(h) and np.isfinite(lo) and np.isfinite(c) and np.isfinite(v)):
-            return False
+            return False, lo_min, hi_max
         if h < lo or c < lo or c > h or v < 0.0:
-            return False
+            return False, lo_min, hi_max
         if has_open:
             o = open_[i]
             if not np.isfinite(o) or o < lo or o > h:
-                return False
-    return True
+                return False, lo_min, hi_max
+        lo_min = min(lo_min, lo)
+        hi_max = max(hi_max, h)
+    return True, lo_min, hi_max
 
 
 @njit

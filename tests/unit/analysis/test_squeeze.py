@@ -7,7 +7,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gridcore.analysis.squeeze import SQUEEZE_STATES, STATE_CODE, SqueezeState, squeeze_series, squeeze_span
+from gridcore.analysis.squeeze import (
+    SQUEEZE_STATES,
+    STATE_CODE,
+    SqueezeState,
+    squeeze_last_bar,
+    squeeze_series,
+    squeeze_span,
+)
 from gridcore.errors import ConfigError, InputError
 from tests.reference import naive_indicators as ref
 from tests.reference import slow_analysis as slow
@@ -231,3 +238,33 @@ def test_the_last_squeeze_span_bars_decide_the_last_bar():
 
 def test_squeeze_span_of_the_defaults():
     assert squeeze_span() == 59  # 20 momentum bars back, each a 20-bar fit of 20-bar detrended closes
+
+
+def test_squeeze_last_bar_equals_the_series_at_its_last_bar():
+    """squeeze_last_bar (the scanner's read) is squeeze_series at the last bar, bit for bit, for random parameters
+    and every prefix of fast-switching regimes."""
+    rng = np.random.default_rng(2023)
+    for _ in range(40):
+        kw = {"bb_len": int(rng.integers(2, 25)), "kc_len": int(rng.integers(2, 25)),
+              "mom_len": int(rng.integers(2, 25)), "fire_window": int(rng.integers(1, 30)),
+              "min_on_bars": int(rng.integers(1, 8)), "range_window": int(rng.integers(2, 30)),
+              "fall_bars": int(rng.integers(1, 8)), "min_crosses": int(rng.integers(1, 4)),
+              "use_true_range": bool(rng.integers(2))}
+        n = int(rng.integers(1, 160))
+        regime = np.repeat(rng.uniform(0.005, 2.0, n // 8 + 1), 8)[:n]
+        close = 100.0 + np.cumsum(rng.normal(0, 1, n) * regime)
+        o, h, lo, c = _ohlc_from_close(close, rng.uniform(0.01, 1.5, n) * regime)
+        full = squeeze_series(o, h, lo, c, **kw)
+        for t in range(n):
+            last = squeeze_last_bar(o[:t + 1], h[:t + 1], lo[:t + 1], c[:t + 1], **kw)
+            assert (last.state, last.fire_dir, np.float64(last.mom).tobytes(), last.sqz_on) == (
+                full.state_at(t), int(full.fire_dir[t]), full.mom[t].tobytes(), bool(full.sqz_on[t]))
+
+
+def test_squeeze_last_bar_refuses_what_squeeze_series_refuses():
+    with pytest.raises(ConfigError, match="bb_len"):
+        squeeze_last_bar([1.0], [1.0], [1.0], [1.0], bb_len=0)
+    with pytest.raises(InputError, match="equal length"):
+        squeeze_last_bar([1.0], [1.0, 2.0], [1.0], [1.0])
+    with pytest.raises(InputError, match="at least one bar"):
+        squeeze_last_bar([], [], [], [])
