@@ -30,7 +30,7 @@ from gridcore.domain.transitions import StrategyStatus
 from gridcore.params import StrategyParams
 from gridcore.sim.ledger import Ledger, LedgerState
 from gridcore.sim.path import units_to_decimal
-from gridcore.strategy.engine import EngineState
+from gridcore.strategy.engine import EngineState, trigger_reach
 from gridcore.symbols import SymbolRules
 
 PATH_CODES = {"bar_direction": 0, "adaptive": 1, "high_first": 2}
@@ -303,6 +303,9 @@ class QuietFinder:
         A resting limit triggers theta ticks through its price (gridcore.sim.matching); one that became active
         since the last bar may instead be marketable at its own price, so it counts at its price. Worked out once
         per orders tuple (the state keeps it until a bar changes the book)."""
+        reach = trigger_reach(state, theta_ticks * self.rules.tick_size)
+        if reach is not None:  # the engine's sorted triggers of this book: at most theta wider, never narrower
+            return level_units(reach[0], True), level_units(reach[1], False)
         orders = state.orders
         if orders is not self._book_orders:
             rows = self._order_rows
