@@ -190,10 +190,6 @@ class QuietFinder:
         self.kill_frac = float(1 - params.risk.max_drawdown)
         self.tick_units = level_units(rules.tick_size, False)
         self._order_rows: dict[str, tuple] = {}  # id: _order_row
-        self._book_orders: tuple | None = None  # the orders tuple _book describes (held: its identity is the key)
-        self._book: list[tuple[int, bool, int, int]] = []  # its limits and stops: _order_row + active_from_ms
-        self._book_active = -1  # the latest active_from_ms among them
-        self._book_rested: tuple[int, int] = (NO_LOW, NO_HIGH)  # the bounds once none of them is fresh
         self._lp_key: tuple[Decimal, Decimal] | None = None
         self._flags_key: tuple | None = None
         self._flags = np.zeros(7)
@@ -301,37 +297,25 @@ class QuietFinder:
         """(highest trigger of the orders a falling price fills, lowest of those a rising price fills), in units.
 
         A resting limit triggers theta ticks through its price (gridcore.sim.matching); one that became active
-        since the last bar may instead be marketable at its own price, so it counts at its price. Worked out once
-        per orders tuple (the state keeps it until a bar changes the book)."""
+        since the last bar may instead be marketable at its own price, so it counts at its price."""
         reach = trigger_reach(state, theta_ticks * self.rules.tick_size)
         if reach is not None:  # the engine's sorted triggers of this book: at most theta wider, never narrower
             return level_units(reach[0], True), level_units(reach[1], False)
-        orders = state.orders
-        if orders is not self._book_orders:
-            rows = self._order_rows
-            book = []
-            for o in orders:
-                row = rows.get(o.id)
-                if row is None:
-                    row = rows[o.id] = self._order_row(o, theta_ticks * self.tick_units)
-                if row:
-                    book.append((*row, o.active_from_ms))
-            self._book_orders, self._book = orders, book
-            self._book_active = max((r[3] for r in book), default=-1)
-            self._book_rested = self._bounds(book, self._book_active)
         last = -1 if state.last_bar_ms is None else state.last_bar_ms
-        return self._book_rested if last >= self._book_active else self._bounds(self._book, last)
-
-    @staticmethod
-    def _bounds(book: list[tuple[int, bool, int, int]], last: int) -> tuple[int, int]:
+        rows = self._order_rows
         falls, rises = [NO_LOW], [NO_HIGH]
-        for u, falling, through, active_from in book:
-            if active_from > last:  # fresh: may be marketable at its own price
-                through = 0
-            if falling:
-                falls.append(u - through)
-            else:
-                rises.append(u + through)
+        for o in state.orders:
+            row = rows.get(o.id)
+            if row is None:
+                row = rows[o.id] = self._order_row(o, theta_ticks * self.tick_units)
+            if row:
+                u, falling, through = row
+                if o.active_from_ms > last:  # fresh: may be marketable at its own price
+                    through = 0
+                if falling:
+                    falls.append(u - through)
+                else:
+                    rises.append(u + through)
         return max(falls), min(rises)
 
     @staticmethod
