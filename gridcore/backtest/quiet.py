@@ -25,7 +25,7 @@ from gridcore.analysis.kernels._jit import njit
 from gridcore.backtest.equity import EquityCurve, QuietRun
 from gridcore.backtest.inputs import pick_signal
 from gridcore.bars import SCALE, Bars, decimal_units
-from gridcore.domain.orders import OrderKind, OrderSide, replace_fields
+from gridcore.domain.orders import replace_fields
 from gridcore.domain.transitions import StrategyStatus
 from gridcore.params import StrategyParams
 from gridcore.sim.ledger import Ledger, LedgerState
@@ -188,8 +188,6 @@ class QuietFinder:
         self._levels = np.zeros(4, dtype=np.int64)  # quiet_run's levels and account, refilled for every call
         self._account = np.zeros(7, dtype=np.float64)
         self.kill_frac = float(1 - params.risk.max_drawdown)
-        self.tick_units = level_units(rules.tick_size, False)
-        self._order_rows: dict[str, tuple] = {}  # id: _order_row
         self._lp_key: tuple[Decimal, Decimal] | None = None
         self._flags_key: tuple | None = None
         self._flags = np.zeros(7)
@@ -238,7 +236,10 @@ class QuietFinder:
         if pos == 0 and led.drawdown >= self.params.risk.max_drawdown:
             return i, state
         policy = self.params.fills.headline if state.policy == "headline" else self.params.fills.optimistic
-        fall_top, rise_low = self._trigger_bounds(state, policy.trade_through_ticks)
+        bounds = self._trigger_bounds(state, policy.trade_through_ticks)
+        if bounds is None:  # the engine runs this bar and leaves its sorted triggers for the next
+            return i, state
+        fall_top, rise_low = bounds
         liq_fall, liq_rise = self._liquidation_levels(led) if pos != 0 and state.liquidation else (NO_LOW, NO_HIGH)
         prev_tc = -1 if state.last_close is None else decimal_units(state.last_close)
         lo, hi = int(mk.t_l[i]), int(mk.t_h[i])
@@ -293,38 +294,16 @@ class QuietFinder:
             self._flags_key = key
         return self._flags
 
-    def _trigger_bounds(self, state: EngineState, theta_ticks: int) -> tuple[int, int]:
-        """(highest trigger of the orders a falling price fills, lowest of those a rising price fills), in units.
-
-        A resting limit triggers theta ticks through its price (gridcore.sim.matching); one that became active
-        since the last bar may instead be marketable at its own price, so it counts at its price."""
+    def _trigger_bounds(self, state: EngineState, theta_ticks: int) -> tuple[int, int] | None:
+        """(highest trigger of the orders a falling price fills, lowest of those a rising price fills), in units,
+        at most theta wider than the exact ones (fresh limits are marketable at their own price): read off the
+        sorted triggers the engine left for this book. None when they are not at hand (a book no on_bar left)."""
+        if not state.orders:
+            return NO_LOW, NO_HIGH
         reach = trigger_reach(state, theta_ticks * self.rules.tick_size)
-        if reach is not None:  # the engine's sorted triggers of this book: at most theta wider, never narrower
-            return level_units(reach[0], True), level_units(reach[1], False)
-        last = -1 if state.last_bar_ms is None else state.last_bar_ms
-        rows = self._order_rows
-        falls, rises = [NO_LOW], [NO_HIGH]
-        for o in state.orders:
-            row = rows.get(o.id)
-            if row is None:
-                row = rows[o.id] = self._order_row(o, theta_ticks * self.tick_units)
-            if row:
-                u, falling, through = row
-                if o.active_from_ms > last:  # fresh: may be marketable at its own price
-                    through = 0
-                if falling:
-                    falls.append(u - through)
-                else:
-                    rises.append(u + through)
-        return max(falls), min(rises)
-
-    @staticmethod
-    def _order_row(o, theta: int) -> tuple[int, bool, int] | tuple[()]:
-        """(price units, falls to trigger, trade-through units) of a limit or stop; () for anything else."""
-        if o.price is None or o.kind not in (OrderKind.LIMIT, OrderKind.STOP_MARKET):
-            return ()
-        falling = (o.side is OrderSide.BUY) == (o.kind is OrderKind.LIMIT)
-        return level_units(o.price, falling), falling, theta if o.kind is OrderKind.LIMIT else 0
+        if reach is None:
+            return None
+        return level_units(reach[0], True), level_units(reach[1], False)
 
     def _liquidation_levels(self, led: LedgerState) -> tuple[int, int]:
         key = (led.position, led.entry)
