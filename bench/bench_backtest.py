@@ -5,8 +5,8 @@ in about 5 s; a pure-Python per-candle grid bot manages about 5,000, ../shared/d
 
 Also measures, on one window, the engine handed every bar (fast=False) for the speed-up of the fast path.
 
-Each window runs REPEATS times and the fastest run counts (as timeit advises: slower runs measure the other work
-on a shared machine, not this code); the spread is printed beside it.
+Each window runs three times (--repeat N) and the fastest run counts (as timeit advises: slower runs measure the
+other work on a shared machine, not this code); the slowest is printed beside it.
 
 Run: .venv/bin/python bench/bench_backtest.py [--quick] [--repeat N]   (--quick: two windows only; default N 3)
 """

@@ -290,8 +290,8 @@ _LAST_LADDERS = _LadderMemo()
 def trigger_reach(state: EngineState, theta: Decimal) -> tuple[Decimal | None, Decimal | None] | None:
     """Bounds on where the state's book can trigger: (no order fills while a falling price stays above the first,
     none while a rising one stays below the second; None: no such orders), read off the trigger ladders the last
-    on_bar left for this very book (resting limits trigger theta through their price, fresh ones and stops at it).
-    None when those ladders are not at hand; the bounds are then the caller's to work out."""
+    on_bar left for this very book (resting limits trigger theta through their price, fresh ones and stops at it,
+    so the bounds are theta wide of the ladders). None when those ladders are not at hand."""
     ladders = _LAST_LADDERS.get(state.orders)
     if ladders is None or ladders.theta != theta:
         return None
