@@ -241,13 +241,12 @@ class QuietFinder:
             return i, state
         fall_top, rise_low = bounds
         liq_fall, liq_rise = self._liquidation_levels(led) if pos != 0 and state.liquidation else (NO_LOW, NO_HIGH)
-        prev_tc = -1 if state.last_close is None else decimal_units(state.last_close)
+        prev_tc, prev_mc = self._previous_closes(i, state)
         lo, hi = int(mk.t_l[i]), int(mk.t_h[i])
         if prev_tc >= 0:
             lo, hi = min(lo, prev_tc), max(hi, prev_tc)
         if lo <= fall_top or hi >= rise_low:  # the common case: bar i fills an order (the kernel would say so too)
             return i, state
-        prev_mc = prev_tc if state.last_mark_close is None else decimal_units(state.last_mark_close)
         levels, account = self._levels, self._account
         levels[0], levels[1], levels[2], levels[3] = fall_top, rise_low, liq_fall, liq_rise
         flags = self._grid_flags(grid, 1 if pos > 0 else -1 if pos < 0 else 0)
@@ -293,6 +292,17 @@ class QuietFinder:
                                     side * self.params.risk.exit_on_adverse_fire], dtype=np.float64)
             self._flags_key = key
         return self._flags
+
+    def _previous_closes(self, i: int, state: EngineState) -> tuple[int, int]:
+        """The trade and mark closes the state last booked, in units (-1: none); read off the arrays when that was
+        bar i − 1 (the mark arrays hold the trade close where no mark bar exists, as the state does)."""
+        mk = self.mk
+        if i > 0 and state.last_bar_ms == int(mk.open_ms[i - 1]):
+            return int(mk.t_c[i - 1]), int(mk.m_c[i - 1])
+        if state.last_close is None:
+            return -1, -1
+        tc = decimal_units(state.last_close)
+        return tc, tc if state.last_mark_close is None else decimal_units(state.last_mark_close)
 
     def _trigger_bounds(self, state: EngineState, theta_ticks: int) -> tuple[int, int] | None:
         """(highest trigger of the orders a falling price fills, lowest of those a rising price fills), in units,
