@@ -25,7 +25,7 @@ from gridcore.backtest.runner import replay_for_backtest, run_backtest  # noqa: 
 from gridcore.bars import resample  # noqa: E402
 from gridcore.kline_files import identify, read_klines  # noqa: E402
 from gridcore.params import default_params  # noqa: E402
-from gridcore.runtime import freeze_startup_heap  # noqa: E402
+from gridcore.runtime import tune_collector_for_batch  # noqa: E402
 from gridcore.symbols import default_registry  # noqa: E402
 from gridcore.timeframes import DAY_MS, HOUR_MS, ms_to_iso  # noqa: E402
 
@@ -80,7 +80,7 @@ def main() -> None:
     minutes = {n: _bars(n) for n in names}
     warm = minutes[names[0]].slice_ms(int(minutes[names[0]].open_ms[0]), int(minutes[names[0]].open_ms[0]) + 4 * DAY_MS)
     run_window(hourly, trend, warm, params, rules)  # numba JIT / cache load outside the timings
-    freeze_startup_heap()  # as the backtest command does at its start
+    tune_collector_for_batch()  # as the backtest command does at its start
 
     print(f"best of {repeat} runs per window")
     print(f"{'window':<28} {'1m bars':>8} {'fills':>6} {'replay s':>9} {'exec s':>7} {'total s':>8} {'slowest s':>10} "

@@ -14,7 +14,7 @@ from grid_trading.management.commands._base import GridCommand
 from grid_trading.services.backtest import backtest_run, write_equity_csv, write_trade_log
 from grid_trading.services.configs import config_resolve
 from grid_trading.services.symbols import symbol_registry
-from gridcore.runtime import freeze_startup_heap
+from gridcore.runtime import tune_collector_for_batch
 from gridcore.timeframes import parse_utc
 
 ROWS = [("total return", "total_return", "pct"), ("annualised return", "annualised_return", "pct"),
@@ -94,7 +94,7 @@ class Command(GridCommand):
         parser.add_argument("--report", metavar="FILE.html", help="write an offline HTML report")
 
     def handle(self, *args, **o):
-        freeze_startup_heap()
+        tune_collector_for_batch()
         symbol = symbol_registry().normalize(o["symbol"])
         config = config_resolve(o["config"])
         start_ms, end_ms = parse_utc(o["start"]), parse_utc(o["end"])

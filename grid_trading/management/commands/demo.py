@@ -31,7 +31,7 @@ from grid_trading.services.klines import klines_import_file
 from gridcore.bars import Bars
 from gridcore.errors import GridError
 from gridcore.params import StrategyParams
-from gridcore.runtime import freeze_startup_heap
+from gridcore.runtime import tune_collector_for_batch
 from gridcore.store_memory import MemoryKlineStore
 from gridcore.strategy.scanner import TREND_WINDOW_BARS
 from gridcore.strategy.trigger import TRIGGER_WINDOW_BARS
@@ -57,7 +57,7 @@ class Command(GridCommand):
         super().add_arguments(parser)
 
     def handle(self, *args, **o):
-        freeze_startup_heap()
+        tune_collector_for_batch()
         t0 = time.perf_counter()
         config = config_default()
         params = config_params(config)

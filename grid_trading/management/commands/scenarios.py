@@ -10,7 +10,7 @@ from grid_trading.management.commands._base import GridCommand
 from grid_trading.services.configs import config_resolve
 from grid_trading.services.scenarios import scenarios_run
 from gridcore.backtest.scenarios import CRASH_SUITE
-from gridcore.runtime import freeze_startup_heap
+from gridcore.runtime import tune_collector_for_batch
 
 
 class Command(GridCommand):
@@ -24,7 +24,7 @@ class Command(GridCommand):
         super().add_arguments(parser)
 
     def handle(self, *args, **o):
-        freeze_startup_heap()
+        tune_collector_for_batch()
         config = config_resolve(o["config"])
         rows = scenarios_run(config=config, names=o["only"], data_dir=o["data"] or Path(settings.DATA_DIR),
                              slippage_mode=o["slippage"], progress=self.progress)
