@@ -98,16 +98,10 @@ def squeeze_series(
 
     open_ is not used by the formulas; it is accepted (and length-checked) so callers pass whole bars.
     """
-    _check_params(bb_len, kc_len, mom_len, fire_window, min_on_bars, range_window, min_crosses, fall_bars,
-                  bb_mult, kc_mult)
-    o, h, lo, c = (np.asarray(a, dtype=np.float64) for a in (open_, high, low, close))
-    if o.ndim != 1 or not o.shape == h.shape == lo.shape == c.shape:
-        raise InputError(f"squeeze_series: expected 1-D open, high, low, close of equal length, was "
-                         f"{o.shape}, {h.shape}, {lo.shape}, {c.shape}")
-    floats, flags, codes, bars_since_fire = nb.squeeze(
-        *(np.ascontiguousarray(x) for x in (h, lo, c)), int(bb_len), float(bb_mult), int(kc_len), float(kc_mult),
-        int(mom_len), int(fire_window), int(min_on_bars), bool(use_true_range), int(range_window), int(min_crosses),
-        int(fall_bars))
+    hlc, kernel_params = _checked("squeeze_series", open_, high, low, close, bb_len, bb_mult, kc_len, kc_mult,
+                                  mom_len, fire_window, min_on_bars, use_true_range, range_window, min_crosses,
+                                  fall_bars)
+    floats, flags, codes, bars_since_fire = nb.squeeze(*(np.ascontiguousarray(x) for x in hlc), *kernel_params)
     mom, upper_bb, lower_bb, upper_kc, lower_kc = floats
     sqz_on, sqz_off, fired = flags
     fire_dir, state = codes
@@ -144,22 +138,32 @@ def squeeze_last_bar(
 ) -> SqueezeBar:
     """squeeze_series(...) at the last bar, exactly, computed from the last squeeze_span bars only (the scanner's
     per-scan read: no per-bar arrays are built)."""
+    hlc, kernel_params = _checked("squeeze_last_bar", open_, high, low, close, bb_len, bb_mult, kc_len, kc_mult,
+                                  mom_len, fire_window, min_on_bars, use_true_range, range_window, min_crosses,
+                                  fall_bars)
+    n = hlc[0].shape[0]
+    if n == 0:
+        raise InputError("squeeze_last_bar: expected at least one bar, was 0")
     span = squeeze_span(bb_len=bb_len, kc_len=kc_len, mom_len=mom_len, fire_window=fire_window,
                         min_on_bars=min_on_bars, range_window=range_window, fall_bars=fall_bars)
+    tail = slice(max(0, n - span), None)
+    state, fire_dir, mom, sqz_on = nb.squeeze_last(*(np.ascontiguousarray(x[tail]) for x in hlc), *kernel_params)
+    return SqueezeBar(SQUEEZE_STATES[state], int(fire_dir), float(mom), bool(sqz_on))
+
+
+def _checked(who: str, open_: ArrayLike, high: ArrayLike, low: ArrayLike, close: ArrayLike, bb_len: int,
+             bb_mult: float, kc_len: int, kc_mult: float, mom_len: int, fire_window: int, min_on_bars: int,
+             use_true_range: bool, range_window: int, min_crosses: int, fall_bars: int) -> tuple[tuple, tuple]:
+    """The checks squeeze_series and squeeze_last_bar share: ((high, low, close) as float64, the kernel's
+    parameter arguments after the bars)."""
     _check_params(bb_len, kc_len, mom_len, fire_window, min_on_bars, range_window, min_crosses, fall_bars,
                   bb_mult, kc_mult)
     o, h, lo, c = (np.asarray(a, dtype=np.float64) for a in (open_, high, low, close))
     if o.ndim != 1 or not o.shape == h.shape == lo.shape == c.shape:
-        raise InputError(f"squeeze_last_bar: expected 1-D open, high, low, close of equal length, was "
+        raise InputError(f"{who}: expected 1-D open, high, low, close of equal length, was "
                          f"{o.shape}, {h.shape}, {lo.shape}, {c.shape}")
-    if c.shape[0] == 0:
-        raise InputError("squeeze_last_bar: expected at least one bar, was 0")
-    tail = slice(max(0, c.shape[0] - span), None)
-    state, fire_dir, mom, sqz_on = nb.squeeze_last(
-        *(np.ascontiguousarray(x[tail]) for x in (h, lo, c)), int(bb_len), float(bb_mult), int(kc_len),
-        float(kc_mult), int(mom_len), int(fire_window), int(min_on_bars), bool(use_true_range), int(range_window),
-        int(min_crosses), int(fall_bars))
-    return SqueezeBar(SQUEEZE_STATES[state], int(fire_dir), float(mom), bool(sqz_on))
+    return (h, lo, c), (int(bb_len), float(bb_mult), int(kc_len), float(kc_mult), int(mom_len), int(fire_window),
+                        int(min_on_bars), bool(use_true_range), int(range_window), int(min_crosses), int(fall_bars))
 
 
 def _check_params(*args: float) -> None:
