@@ -165,10 +165,6 @@ def zone_bounds(s1: Decimal, s2: Decimal, r1: Decimal, r2: Decimal) -> tuple[int
             decimal_units(r2, ROUND_FLOOR))
 
 
-def to_units(x: Decimal, what: str) -> int:
-    return decimal_units(x, what=what)
-
-
 def to_steps(q: Decimal, step: Decimal, what: str) -> int:
     s = q / step
     if s != s.to_integral_value():

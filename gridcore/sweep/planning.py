@@ -18,11 +18,12 @@ import numpy as np
 
 from gridcore.backtest import inputs
 from gridcore.backtest.runner import BacktestSignal
+from gridcore.bars import decimal_units
 from gridcore.errors import InputError
 from gridcore.params import StrategyParams
 from gridcore.strategy import engine as eng
 from gridcore.strategy.grid_planner import GridPlan
-from gridcore.sweep.config import to_steps, to_units, zone_bounds
+from gridcore.sweep.config import to_steps, zone_bounds
 from gridcore.sweep.layout import (
     BUY,
     H_DIR,
@@ -95,16 +96,16 @@ def plan_arrays(decision: Decision, rules: SymbolRules) -> tuple[np.ndarray, np.
     plan, sig = decision.plan, decision.signal
     assert plan is not None
     step = rules.step_size
-    levels = np.array([to_units(lv.price, "a grid level") for lv in plan.levels], np.int64)
-    orders = np.array([[po.level, BUY if po.side == "BUY" else SELL, to_units(po.price, "an order price"),
+    levels = np.array([decimal_units(lv.price, what="a grid level") for lv in plan.levels], np.int64)
+    orders = np.array([[po.level, BUY if po.side == "BUY" else SELL, decimal_units(po.price, what="an order price"),
                         to_steps(po.qty, step, "an order quantity")] for po in plan.orders], np.int64).reshape(-1, 4)
     stop = plan.stop_price if plan.stop_price is not None else sig.stop
     short = plan.stop_price_short if plan.direction == "NEUTRAL" else None
     hdr = np.zeros(NH, np.int64)
     hdr[H_DIR] = DIRECTIONS[plan.direction]
     hdr[H_INITIAL] = to_steps(plan.initial_qty, step, "the initial position")
-    hdr[H_STOP] = -1 if stop is None else to_units(stop, "the stop price")
-    hdr[H_STOP_SHORT] = -1 if short is None else to_units(short, "the short stop price")
+    hdr[H_STOP] = -1 if stop is None else decimal_units(stop, what="the stop price")
+    hdr[H_STOP_SHORT] = -1 if short is None else decimal_units(short, what="the short stop price")
     hdr[H_S1C], hdr[H_S2C], hdr[H_R1F], hdr[H_R2F] = zone_bounds(sig.s1, sig.s2, sig.r1, sig.r2)
     hdr[H_NLEV], hdr[H_NORD] = levels.size, orders.shape[0]
     return hdr, orders, levels
